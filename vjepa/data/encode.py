@@ -18,6 +18,7 @@ def write_video(
     crf: int = 23,
     preset: str = "veryfast",
     codec: str | None = None,
+    threads: int = 1,
 ) -> int:
     """Encode RGB uint8 frames [H, W, 3] into ``path``; return the number of frames written.
 
@@ -26,6 +27,7 @@ def write_video(
         gop: maximum keyframe interval (bounded so random clip access stays fast).
         crf: constant rate factor (quality; lower is better).
         preset: x264 speed preset (ignored by other codecs).
+        threads: encoder threads; 1 (default) makes the output bytes deterministic.
         codec: FFmpeg encoder name; by default chosen from the suffix (``CODECS``).
 
     H.264 and VP9 in yuv420p need even width and height; MP4 files get ``+faststart``
@@ -49,7 +51,7 @@ def write_video(
             if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
                 raise ValueError(f"frames must be uint8 [H, W, 3], got {frame.dtype} {frame.shape}")
             if stream is None:
-                stream = _add_stream(container, codec, frame.shape, fps, gop, crf, preset)
+                stream = _add_stream(container, codec, frame.shape, fps, gop, crf, preset, threads)
             video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             container.mux(stream.encode(video_frame))
             count += 1
@@ -60,13 +62,14 @@ def write_video(
 
 
 def _add_stream(container, codec: str, shape: tuple[int, ...], fps: int, gop: int, crf: int,
-                preset: str):  # noqa: ANN001, ANN202 - PyAV objects are untyped
+                preset: str, threads: int):  # noqa: ANN001, ANN202 - PyAV objects are untyped
     height, width = shape[:2]
     if height % 2 or width % 2:
         raise ValueError(f"frame size must be even for yuv420p, got {width}x{height}")
     stream = container.add_stream(codec, rate=fps)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
     stream.codec_context.gop_size = gop
+    stream.codec_context.thread_count = threads
     options = {"crf": str(crf)}
     if codec == "libx264":
         options.update(preset=preset, keyint_min=str(min(gop, 25)))

@@ -1,0 +1,270 @@
+"""Procedural data sets for tests, demos and the default run (deterministic by seed).
+
+Videos (:func:`make_synthetic_videos`): a textured shape drifts across the frame in one of
+``num_classes`` directions; the label is the direction. Position, shape, colour and speed
+are random per clip and the background is redrawn every frame, so neither a single frame
+nor a clip-global statistic (a static background) gives the label away: only motion does.
+Encoded as H.264 MP4 with PyAV.
+
+Images (:func:`make_synthetic_images`): 1 to ``max_count`` copies of one shape kind on a
+random texture; class label = shape kind, second label = object count (for the counting
+probe, the I-JEPA paper's low-level evaluation). Written as PNG.
+
+Both write ``root/index.csv`` (``path label`` per line, space-separated, no header, absolute
+paths, the official V-JEPA format), ``root/classes.json`` (``{name: label}``) and, last,
+``root/.complete`` holding the generation parameters: a set with a matching marker is
+reused as is, a set without one (interrupted) is rebuilt, a set made with other parameters
+raises ``ValueError`` instead of being silently mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from vjepa.data.encode import write_video
+
+DIRECTIONS: tuple[str, ...] = (
+    "right", "down-right", "down", "down-left", "left", "up-left", "up", "up-right"
+)
+SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "diamond")
+MARKER = ".complete"
+INDEX = "index.csv"
+CLASSES = "classes.json"
+COUNT_INDEX = "index_count.csv"
+
+
+def direction_names(num_classes: int) -> list[str]:
+    """Direction classes: 2 (left/right), 4 (axis) or 8 (axis and diagonals)."""
+    if num_classes not in (2, 4, 8):
+        raise ValueError(f"num_classes for motion directions must be 2, 4 or 8, got {num_classes}")
+    return [DIRECTIONS[k] for k in range(0, 8, 8 // num_classes)]
+
+
+def shape_mask(kind: str, dx: np.ndarray, dy: np.ndarray, radius: float) -> np.ndarray:
+    """Boolean mask of a shape centred at offset (0, 0); ``dx``/``dy`` are pixel offsets."""
+    ax, ay = np.abs(dx), np.abs(dy)
+    if kind == "circle":
+        return dx * dx + dy * dy <= radius * radius
+    if kind == "square":
+        return (ax <= radius * 0.85) & (ay <= radius * 0.85)
+    if kind == "diamond":
+        return ax + ay <= radius
+    if kind == "cross":
+        bar = radius / 3.0
+        return ((ax <= bar) & (ay <= radius)) | ((ay <= bar) & (ax <= radius))
+    if kind == "triangle":
+        return (dy <= radius * 0.8) & (dy >= -radius) & (ax <= (dy + radius) * 0.55)
+    raise ValueError(f"unknown shape {kind!r}; known: {SHAPES}")
+
+
+def smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int,
+                 low: int, high: int) -> np.ndarray:
+    """Low-frequency colour noise, uint8 [H, W, 3] (bilinear upsampling of a coarse grid)."""
+    coarse = rng.integers(low, high, size=(cells, cells, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(coarse).resize((width, height), Image.BILINEAR))
+
+
+def render_motion_clip(rng: np.random.Generator, direction: int, num_directions: int,
+                       num_frames: int, size: int) -> list[np.ndarray]:
+    """Frames of one shape moving in ``direction`` (of ``num_directions`` on the circle),
+    wrapping around the borders, over a background redrawn every frame."""
+    angle = 2 * math.pi * direction / num_directions
+    speed = rng.uniform(1.5, 3.0) * size / 64
+    velocity = np.array([math.cos(angle), math.sin(angle)]) * speed  # (x, y), y down
+    start = rng.uniform(0, size, 2)
+    kind = SHAPES[rng.integers(len(SHAPES))]
+    radius = rng.uniform(0.12, 0.2) * size
+    colour = rng.integers(0, 256, 3)
+    colour[rng.integers(3)] = rng.choice([20, 235])  # saturated, stands out of the mid-grey noise
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    frames = []
+    for t in range(num_frames):
+        frame = smooth_noise(rng, size, size, 4, 60, 190).copy()
+        cx, cy = start + velocity * t
+        dx = (xs - cx + size / 2) % size - size / 2  # toroidal offsets: shapes wrap around
+        dy = (ys - cy + size / 2) % size - size / 2
+        frame[shape_mask(kind, dx, dy, radius)] = colour
+        frames.append(frame)
+    return frames
+
+
+def _check_marker(root: Path, params: dict) -> bool:
+    marker = root / MARKER
+    if not marker.exists():
+        return False
+    found = json.loads(marker.read_text())
+    if found != params:
+        diff = {k: (found.get(k), v) for k, v in params.items() if found.get(k) != v}
+        raise ValueError(
+            f"{root} holds a synthetic set made with other parameters (found, asked): {diff}; "
+            "use another folder or delete this one"
+        )
+    return (root / INDEX).exists()
+
+
+def _finish(root: Path, params: dict, lines: list[str], names: list[str]) -> Path:
+    (root / CLASSES).write_text(json.dumps({n: i for i, n in enumerate(names)}, indent=1))
+    index = root / INDEX
+    index.write_text("".join(lines))
+    (root / MARKER).write_text(json.dumps(params))  # last: marks the set complete
+    return index
+
+
+def _video_job(job: tuple[Path, int, int, int, int, int, int]) -> None:
+    path, seed, i, label, num_classes, num_frames, size = job
+    rng = np.random.default_rng([seed, i])
+    frames = render_motion_clip(rng, label * (8 // num_classes), 8, num_frames, size)
+    write_video(path, frames, fps=25, gop=num_frames, crf=20)
+
+
+def make_synthetic_videos(
+    root: str | Path,
+    num_videos: int = 256,
+    num_classes: int = 8,
+    num_frames: int = 32,
+    size: int = 64,
+    seed: int = 0,
+    num_workers: int = 1,
+    progress: bool = False,
+) -> Path:
+    """Build (or reuse) the motion-direction video set under ``root``.
+
+    Args:
+        root: output folder (created); videos go to ``root/videos/<class>/NNNNNN.mp4``.
+        num_videos: number of clips; labels are balanced (clip ``i`` has ``i % num_classes``).
+        num_classes: 2, 4 or 8 motion directions.
+        num_frames: frames per clip (25 fps).
+        size: frame height and width in pixels (even).
+        seed: clip ``i`` is drawn from ``numpy.random.default_rng([seed, i])``.
+        num_workers: processes used to render and encode.
+        progress: show a progress bar.
+
+    Returns:
+        The index file ``root/index.csv``.
+    """
+    if num_videos < 1 or num_frames < 1 or num_workers < 1:
+        raise ValueError(
+            f"num_videos, num_frames, num_workers must be >= 1, got {num_videos}, "
+            f"{num_frames}, {num_workers}"
+        )
+    if size < 16 or size % 2:
+        raise ValueError(f"size must be an even number >= 16, got {size}")
+    names = direction_names(num_classes)
+    root = Path(root).resolve()
+    params = {"kind": "videos", "num_videos": num_videos, "num_classes": num_classes,
+              "num_frames": num_frames, "size": size, "seed": seed, "version": 1}
+    if _check_marker(root, params):
+        return root / INDEX
+    jobs, lines = [], []
+    for i in range(num_videos):
+        label = i % num_classes
+        path = root / "videos" / names[label] / f"{i:06d}.mp4"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        jobs.append((path, seed, i, label, num_classes, num_frames, size))
+        lines.append(f"{path} {label}\n")
+    _run(_video_job, jobs, num_workers, progress)
+    return _finish(root, params, lines, names)
+
+
+def _run(fn, jobs: list, num_workers: int, progress: bool) -> None:  # noqa: ANN001
+    bar = tqdm(total=len(jobs), disable=not progress, unit="file")
+    if num_workers == 1:
+        for job in jobs:
+            fn(job)
+            bar.update()
+    else:
+        with ProcessPoolExecutor(num_workers) as pool:
+            for _ in pool.map(fn, jobs, chunksize=max(1, len(jobs) // (16 * num_workers))):
+                bar.update()
+    bar.close()
+
+
+def render_count_image(rng: np.random.Generator, kind: str, count: int, size: int) -> np.ndarray:
+    """``count`` non-overlapping shapes of one ``kind`` on a random texture, uint8 [H, W, 3]."""
+    texture = rng.integers(3)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    if texture == 0:
+        image = smooth_noise(rng, size, size, 6, 40, 215).copy()
+    else:
+        period = rng.uniform(4, 12)
+        phase = (xs if texture == 1 else xs + ys) / period
+        stripes = (np.sin(phase * 2 * math.pi) > 0)[..., None]
+        a, b = rng.integers(40, 215, 3), rng.integers(40, 215, 3)
+        image = np.where(stripes, a, b).astype(np.uint8)
+    radius = size * rng.uniform(0.07, 0.1)
+    centres: list[np.ndarray] = []
+    while len(centres) < count:
+        c = rng.uniform(radius + 1, size - radius - 1, 2)
+        if all(np.linalg.norm(c - o) > 2.3 * radius for o in centres):
+            centres.append(c)
+    for cx, cy in centres:
+        colour = rng.integers(0, 256, 3)
+        colour[rng.integers(3)] = rng.choice([10, 245])
+        image[shape_mask(kind, xs - cx, ys - cy, radius)] = colour
+    return image
+
+
+def _image_job(job: tuple[Path, int, int, str, int, int]) -> None:
+    path, seed, i, kind, count, size = job
+    Image.fromarray(render_count_image(np.random.default_rng([seed, i]), kind, count, size)).save(
+        path
+    )
+
+
+def make_synthetic_images(
+    root: str | Path,
+    num_images: int = 500,
+    num_classes: int = 5,
+    max_count: int = 4,
+    size: int = 64,
+    seed: int = 0,
+    num_workers: int = 1,
+    progress: bool = False,
+) -> Path:
+    """Build (or reuse) the shapes-and-counts image set under ``root``.
+
+    Args:
+        num_images: images; class ``i % num_classes``, count ``1 + (i // num_classes) % max_count``.
+        num_classes: shape kinds used (1 to ``len(SHAPES)``).
+        max_count: largest number of objects in one image (1 to 6).
+        size: image height and width (>= 32).
+
+    Returns:
+        ``root/index.csv`` (shape labels). ``root/index_count.csv`` lists the same images in
+        the same order with the count label ``count - 1``; ``classes.json`` and
+        ``classes_count.json`` map names to labels.
+    """
+    if not 1 <= num_classes <= len(SHAPES):
+        raise ValueError(f"num_classes must be in [1, {len(SHAPES)}], got {num_classes}")
+    if not 1 <= max_count <= 6 or size < 32 or num_images < 1 or num_workers < 1:
+        raise ValueError(
+            f"need 1 <= max_count <= 6, size >= 32, num_images >= 1, num_workers >= 1; got "
+            f"max_count={max_count}, size={size}, num_images={num_images}, "
+            f"num_workers={num_workers}"
+        )
+    root = Path(root).resolve()
+    params = {"kind": "images", "num_images": num_images, "num_classes": num_classes,
+              "max_count": max_count, "size": size, "seed": seed, "version": 1}
+    if _check_marker(root, params):
+        return root / INDEX
+    names = list(SHAPES[:num_classes])
+    jobs, lines, count_lines = [], [], []
+    for i in range(num_images):
+        label, count = i % num_classes, 1 + (i // num_classes) % max_count
+        path = root / "images" / names[label] / f"{i:06d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        jobs.append((path, seed, i, names[label], count, size))
+        lines.append(f"{path} {label}\n")
+        count_lines.append(f"{path} {count - 1}\n")
+    _run(_image_job, jobs, num_workers, progress)
+    (root / COUNT_INDEX).write_text("".join(count_lines))
+    counts = {str(c): c - 1 for c in range(1, max_count + 1)}
+    (root / "classes_count.json").write_text(json.dumps(counts, indent=1))
+    return _finish(root, params, lines, names)
