@@ -72,7 +72,7 @@ def _add_stream(container, codec: str, shape: tuple[int, ...], fps: int, gop: in
     stream.codec_context.thread_count = threads
     options = {"crf": str(crf)}
     if codec == "libx264":
-        options.update(preset=preset, keyint_min=str(min(gop, 25)))
+        options.update(preset=preset, keyint_min=str(min(gop, 25)), threads=str(threads))
     if codec.startswith("libvpx"):
         options.update({"b:v": "0", "deadline": "realtime", "cpu-used": "8"})
     stream.options = options

@@ -1,0 +1,116 @@
+"""Synthetic data: determinism, idempotence, labels that only motion can tell."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vjepa.data.decoders import open_video
+from vjepa.data.synthetic import (
+    MARKER,
+    direction_names,
+    make_synthetic_images,
+    make_synthetic_videos,
+    render_motion_clip,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _object_centre(frame: np.ndarray) -> np.ndarray:
+    """Circular-mean centre (x, y) of saturated pixels (the moving shape)."""
+    ys, xs = np.nonzero(((frame < 45) | (frame > 210)).any(axis=2))
+    size = frame.shape[0]
+    centre = []
+    for coord in (xs, ys):
+        angle = np.angle(np.exp(2j * math.pi * coord / size).mean())
+        centre.append(angle * size / (2 * math.pi))
+    return np.array(centre)
+
+
+@pytest.mark.parametrize("direction", range(8))
+def test_clip_moves_in_its_direction_over_a_changing_background(direction: int) -> None:
+    frames = render_motion_clip(np.random.default_rng(direction), direction, 8, 6, 64)
+    step = _object_centre(frames[3]) - _object_centre(frames[2])
+    step = (step + 32) % 64 - 32
+    angle = math.atan2(step[1], step[0])
+    expected = 2 * math.pi * direction / 8
+    assert abs((angle - expected + math.pi) % (2 * math.pi) - math.pi) < 0.35, (step, direction)
+    corner_a, corner_b = frames[0][:4, :4], frames[1][:4, :4]
+    background = [f.astype(int) for f in (corner_a, corner_b)]
+    assert np.abs(background[0] - background[1]).max() > 0  # redrawn every frame
+
+
+def test_video_set_is_deterministic_balanced_and_reused(tmp_path: Path) -> None:
+    a = make_synthetic_videos(tmp_path / "a", num_videos=8, num_classes=4, num_frames=6, seed=3)
+    make_synthetic_videos(tmp_path / "b", num_videos=8, num_classes=4, num_frames=6, seed=3,
+                          num_workers=2)
+    make_synthetic_videos(tmp_path / "c", num_videos=8, num_classes=4, num_frames=6, seed=4)
+    rows = [line.split() for line in a.read_text().splitlines()]
+    assert [int(label) for _, label in rows] == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert json.loads((tmp_path / "a" / "classes.json").read_text()) == {
+        name: i for i, name in enumerate(direction_names(4))
+    }
+    first = Path(rows[0][0])
+    assert first.read_bytes() == (tmp_path / "b" / first.relative_to(tmp_path / "a")).read_bytes()
+    assert first.read_bytes() != (tmp_path / "c" / first.relative_to(tmp_path / "a")).read_bytes()
+    with open_video(first) as reader:
+        assert len(reader) == 6 and reader.get_batch([0]).shape == (1, 64, 64, 3)
+    stamp = first.stat().st_mtime_ns
+    assert make_synthetic_videos(tmp_path / "a", num_videos=8, num_classes=4, num_frames=6,
+                                 seed=3) == a
+    assert first.stat().st_mtime_ns == stamp  # complete set reused, nothing rewritten
+
+
+def test_interrupted_set_is_rebuilt_and_mismatch_raises(tmp_path: Path) -> None:
+    index = make_synthetic_videos(tmp_path, num_videos=2, num_classes=2, num_frames=4)
+    first = Path(index.read_text().split()[0])
+    good = first.read_bytes()
+    (tmp_path / MARKER).unlink()
+    first.write_bytes(good[:100])  # a half-written file from an interrupted run
+    make_synthetic_videos(tmp_path, num_videos=2, num_classes=2, num_frames=4)
+    assert first.read_bytes() == good
+    with pytest.raises(ValueError, match="num_videos"):
+        make_synthetic_videos(tmp_path, num_videos=3, num_classes=2, num_frames=4)
+
+
+def test_video_arguments_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="3"):
+        make_synthetic_videos(tmp_path, num_classes=3)
+    with pytest.raises(ValueError, match="15"):
+        make_synthetic_videos(tmp_path, size=15)
+
+
+def test_image_set_has_class_and_count_labels(tmp_path: Path) -> None:
+    index = make_synthetic_images(tmp_path, num_images=12, num_classes=3, max_count=2, size=32)
+    rows = [line.split() for line in index.read_text().splitlines()]
+    counts = [line.split() for line in (tmp_path / "index_count.csv").read_text().splitlines()]
+    assert [r[0] for r in rows] == [c[0] for c in counts]
+    assert [int(r[1]) for r in rows] == [i % 3 for i in range(12)]
+    assert [int(c[1]) for c in counts] == [(i // 3) % 2 for i in range(12)]
+    image = np.asarray(Image.open(rows[0][0]))
+    assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+    with pytest.raises(ValueError, match="max_count"):
+        make_synthetic_images(tmp_path / "x", max_count=9)
+
+
+def test_make_synthetic_cli(tmp_path: Path) -> None:
+    script = REPO / "data_prep" / "make_synthetic.py"
+    env = {"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}
+    help_text = subprocess.run([sys.executable, str(script), "--help"], env=env, check=True,
+                               capture_output=True, text=True).stdout
+    assert "videos" in help_text and "--seed" in help_text
+    out = subprocess.run(
+        [sys.executable, str(script), "images", str(tmp_path), "--num", "4", "--size", "32",
+         "--workers", "1"],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout
+    assert Path(out.strip()) == tmp_path / "index.csv"
+    assert len((tmp_path / "index.csv").read_text().splitlines()) == 4
