@@ -38,6 +38,8 @@ DECODE_REASONS: tuple[str, ...] = (
     "truncated",  # the container promises more frames than its packets hold
     "short_decode",  # decoding produced fewer frames than the index promised
     "timeout",  # open + decode took longer than the configured bound
+    "too_short",  # fewer frames than one clip window, under the "filter" short-video policy
+    "not_image",  # an image file PIL cannot decode
 )
 
 
