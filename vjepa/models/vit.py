@@ -52,7 +52,7 @@ def make_blocks(
     dim: int, depth: int, num_heads: int, mlp_ratio: float, qkv_bias: bool, drop_path_rate: float
 ) -> nn.ModuleList:
     """Pre-norm timm blocks (LayerNorm eps 1e-6, GELU MLP, SDPA attention), linear drop-path."""
-    rates = torch.linspace(0, drop_path_rate, depth).tolist() if depth else []
+    rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()
     return nn.ModuleList(
         Block(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=r,
               act_layer=nn.GELU, norm_layer=LayerNorm6)
