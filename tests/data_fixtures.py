@@ -46,9 +46,14 @@ def make_broken_files(folder: Path, good: Path) -> dict[str, Path]:
         "unreadable": folder / "directory.mp4",
         "not_video": folder / "text.mp4",
         "truncated": folder / "truncated.mp4",
+        "short_decode": folder / "corrupt.mp4",
     }
     files["empty"].write_bytes(b"")
     files["unreadable"].mkdir(exist_ok=True)
     files["not_video"].write_text("this is not a video\n" * 20)
     files["truncated"].write_bytes(data[: len(data) // 2])
+    corrupt = bytearray(data)  # header intact, packets zeroed: fewer frames decode
+    start = len(data) // 2
+    corrupt[start : start + len(data) // 4] = bytes(len(data) // 4)
+    files["short_decode"].write_bytes(bytes(corrupt))
     return files
