@@ -89,15 +89,17 @@ class VideoReader(abc.ABC):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.closed = False
+        self._length = 0  # set by each backend once the file is open
+        self._fps = 0.0
 
-    @abc.abstractmethod
     def __len__(self) -> int:
         """Number of frames."""
+        return self._length
 
     @property
-    @abc.abstractmethod
     def fps(self) -> float:
         """Average frame rate."""
+        return self._fps
 
     @abc.abstractmethod
     def _read(self, indices: list[int]) -> np.ndarray:
@@ -190,16 +192,10 @@ class PyAVReader(VideoReader):
             raise DecodeError(self.path, "truncated", detail)
         rate = stream.average_rate or stream.guessed_rate
         self._fps = float(rate) if rate else float(len(self._pts))
+        self._length = len(self._pts)
         self._stream = stream
         self._frames = None  # live decode iterator after a seek
         self._position = -1  # index of the last frame taken from the iterator
-
-    def __len__(self) -> int:
-        return len(self._pts)
-
-    @property
-    def fps(self) -> float:
-        return self._fps
 
     def _seek(self, target: int) -> None:
         keys = np.flatnonzero(self._is_key[: target + 1])
@@ -263,13 +259,6 @@ class DecordReader(VideoReader):
             raise DecodeError(self.path, "not_video", "no frames")
         self._fps = float(self._reader.get_avg_fps())
 
-    def __len__(self) -> int:
-        return self._length
-
-    @property
-    def fps(self) -> float:
-        return self._fps
-
     def _read(self, indices: list[int]) -> np.ndarray:
         import decord
 
@@ -308,13 +297,6 @@ class TorchCodecReader(VideoReader):
         if self._length == 0:
             raise DecodeError(self.path, "not_video", "no frames")
         self._fps = float(meta.average_fps or 0.0)
-
-    def __len__(self) -> int:
-        return self._length
-
-    @property
-    def fps(self) -> float:
-        return self._fps
 
     def _read(self, indices: list[int]) -> np.ndarray:
         try:
