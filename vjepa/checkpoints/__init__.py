@@ -1,0 +1,1 @@
+"""Reading, recognising and converting checkpoints (official JEPA layouts and this project's)."""

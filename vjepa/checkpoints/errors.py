@@ -1,0 +1,38 @@
+"""Errors of checkpoint loading; each names the file it is about."""
+
+from __future__ import annotations
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be read or used; the message names the file and the problem."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class UnsupportedCheckpointError(CheckpointError):
+    """A recognised layout this project cannot represent (e.g. V-JEPA 2 RoPE encoders)."""
+
+
+class StateDictMismatchError(CheckpointError):
+    """Strict loading failed: lists every missing, unexpected and mis-shaped key."""
+
+    def __init__(
+        self,
+        path: str,
+        what: str,
+        missing: list[str],
+        unexpected: list[str],
+        mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
+    ) -> None:
+        self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
+        lines = [f"{what} does not match the model built for it:"]
+        if missing:
+            lines.append(f"  missing keys ({len(missing)}): {', '.join(missing)}")
+        if unexpected:
+            lines.append(f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected)}")
+        for key, got, want in mismatched:
+            lines.append(f"  shape mismatch {key}: checkpoint {list(got)}, model {list(want)}")
+        super().__init__(path, "\n".join(lines))

@@ -1,0 +1,113 @@
+"""Reading checkpoint files: torch pickles (official and training checkpoints) and safetensors.
+
+Every failure is re-raised as a `CheckpointError` naming the file and what went wrong, so a
+truncated download never surfaces as an anonymous `KeyError: 101` from deep inside torch.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vjepa.checkpoints.errors import CheckpointError
+
+SAFETENSORS_SUFFIX = ".safetensors"
+EXPORT_WEIGHTS = "model.safetensors"
+EXPORT_CONFIG = "config.json"
+
+
+def _existing_file(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(str(path), "no such file")
+    if not path.is_file():
+        raise CheckpointError(str(path), "not a regular file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(str(path), "empty file (0 bytes)")
+    return path
+
+
+def read_torch_checkpoint(path: str | Path, trust_pickle: bool = False) -> dict[str, Any]:
+    """`torch.load` to CPU, `weights_only=True` unless `trust_pickle`.
+
+    Raises:
+        CheckpointError: missing/empty file, truncated or corrupted archive, a file that needs
+            arbitrary unpickling (with how to allow it), or a top level that is not a dict.
+    """
+    path = _existing_file(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+    except pickle.UnpicklingError as error:
+        if not trust_pickle and "Weights only load failed" in str(error):
+            raise CheckpointError(
+                str(path),
+                "holds Python objects beyond tensors and plain values, which weights_only "
+                "loading refuses; if you trust the file, pass trust_pickle=True "
+                f"(first line of torch's message: {str(error).splitlines()[0]})",
+            ) from error
+        raise CheckpointError(str(path), f"corrupted checkpoint ({error})") from error
+    except Exception as error:  # torch raises OSError, KeyError, RuntimeError, EOFError, ...
+        raise CheckpointError(
+            str(path),
+            f"cannot read checkpoint, the file is truncated or corrupted "
+            f"({type(error).__name__}: {error})",
+        ) from error
+    if not isinstance(obj, dict):
+        raise CheckpointError(str(path), f"top level is a {type(obj).__name__}, expected a dict")
+    return obj
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and string metadata of a safetensors file (CPU)."""
+    from safetensors import safe_open
+
+    path = _existing_file(path)
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except Exception as error:  # SafetensorError, OSError on truncated/corrupted files
+        raise CheckpointError(
+            str(path),
+            f"cannot read safetensors file, truncated or corrupted "
+            f"({type(error).__name__}: {error})",
+        ) from error
+    return tensors, metadata
+
+
+def export_paths(path: str | Path) -> tuple[Path, Path]:
+    """(weights, config) of an export given its folder or its weights file."""
+    path = Path(path)
+    weights = path / EXPORT_WEIGHTS if path.is_dir() else path
+    return weights, weights.with_name(EXPORT_CONFIG)
+
+
+def read_export(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], Path]:
+    """Weights and config of a `vjepa export` folder (or its .safetensors file).
+
+    The config is read from `config.json` beside the weights and must agree with the copy
+    embedded in the safetensors metadata (either one alone is enough).
+    """
+    weights, config_path = export_paths(path)
+    tensors, metadata = read_safetensors(weights)
+    embedded = json.loads(metadata["config"]) if "config" in metadata else None
+    config = None
+    if config_path.is_file():
+        try:
+            config = json.loads(config_path.read_text())
+        except json.JSONDecodeError as error:
+            raise CheckpointError(str(config_path), f"invalid JSON ({error})") from error
+    if config is not None and embedded is not None and config != embedded:
+        raise CheckpointError(
+            str(config_path), f"disagrees with the config embedded in {weights.name}"
+        )
+    config = config if config is not None else embedded
+    if config is None:
+        raise CheckpointError(
+            str(weights), f"no config: neither {config_path.name} nor embedded metadata"
+        )
+    return tensors, config, weights

@@ -1,0 +1,227 @@
+"""`load_pretrained`: official and own checkpoints in, a strictly loaded model out.
+
+    pre = load_pretrained("vitl16.pth.tar")        # target encoder, eval mode
+    pre.model, pre.preprocess, pre.arch, pre.layout
+
+Supported files: facebookresearch/jepa (V-JEPA) and facebookresearch/ijepa pretraining
+checkpoints, the non-RoPE V-JEPA 2 files (same layout as V-JEPA), official attentive-probe
+files ("classifier"), this project's training checkpoints and `vjepa export` folders. The
+layout is detected, wrapper prefixes are stripped, the architecture is inferred from the
+tensors, and the weights are loaded strictly: any missing, unexpected or mis-shaped key raises
+an error listing all of them. RoPE encoders (V-JEPA 2 / 2.1) raise `UnsupportedCheckpointError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vjepa.checkpoints.arch import EncoderArch, PredictorArch, ProbeArch
+from vjepa.checkpoints.errors import CheckpointError
+from vjepa.checkpoints.infer import infer_encoder, infer_predictor, infer_probe
+from vjepa.checkpoints.io import SAFETENSORS_SUFFIX, read_export, read_torch_checkpoint
+from vjepa.checkpoints.layouts import default_which, detect_layout, select_state, strip_wrappers
+from vjepa.checkpoints.strict import load_strict
+from vjepa.models.vit import VIT_SIZES
+
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+VIDEO_FRAME_STEP = 4  # V-JEPA's default sampling rate
+WHICH = ("target_encoder", "encoder", "predictor", "classifier")
+EXPORT_FORMAT = "vjepa-export-v1"
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What an encoder expects: crop (H, W), frames per clip, frame step, normalisation."""
+
+    resolution: tuple[int, int]
+    num_frames: int
+    frame_step: int
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    @property
+    def is_video(self) -> bool:
+        return self.num_frames > 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"resolution": list(self.resolution), "num_frames": self.num_frames,
+                "frame_step": self.frame_step, "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessing:
+        return cls(tuple(data["resolution"]), int(data["num_frames"]), int(data["frame_step"]),
+                   tuple(data["mean"]), tuple(data["std"]))
+
+
+@dataclass
+class Pretrained:
+    """A loaded model (eval mode) with what produced it.
+
+    Attributes:
+        model: VisionTransformer, Predictor or AttentiveClassifier.
+        preprocess: the encoder's input expectations (for a predictor: its encoder's).
+        arch: the architecture record the model was built from.
+        encoder_arch: the encoder's architecture (equal to `arch` for encoders).
+        layout: detected layout ("vjepa", "ijepa", "vjepa-train", "vjepa-export", "probe", ...).
+        which: the state dict taken ("target_encoder", "encoder", "predictor", "classifier").
+        epoch: training epoch recorded in the file, if any.
+    """
+
+    model: nn.Module
+    preprocess: Preprocessing | None
+    arch: EncoderArch | PredictorArch | ProbeArch
+    encoder_arch: EncoderArch | None
+    layout: str
+    which: str
+    path: str
+    epoch: int | None = None
+
+
+def preprocessing_for(arch: EncoderArch, frame_step: int | None) -> Preprocessing:
+    step = frame_step if frame_step is not None else (VIDEO_FRAME_STEP if arch.num_frames > 1
+                                                      else 1)
+    if step < 1:
+        raise ValueError(f"frame_step must be >= 1, got {step}")
+    return Preprocessing(tuple(arch.img_size), arch.num_frames, step)
+
+
+def _is_export(path: Path) -> bool:
+    return path.is_dir() or path.suffix == SAFETENSORS_SUFFIX
+
+
+def _train_defaults(ckpt: dict[str, Any]) -> tuple[int | None, int | None]:
+    """(num_heads, frame_step) recorded in a training checkpoint's resolved config."""
+    config = ckpt.get("config") or {}
+    model, data = config.get("model") or {}, config.get("data") or {}
+    heads = model.get("num_heads")
+    if heads is None and model.get("size") in VIT_SIZES and model.get("embed_dim") is None:
+        heads = VIT_SIZES[model["size"]].num_heads
+    return heads, data.get("frame_step")
+
+
+def _finish(model: nn.Module, device: str | torch.device) -> nn.Module:
+    return model.to(device).eval()
+
+
+def _encoder_arch(ckpt: dict[str, Any], layout: str, path: str, options: dict[str, Any]
+                  ) -> EncoderArch:
+    key = "target_encoder" if "target_encoder" in ckpt else "encoder"
+    state = ckpt if layout == "state_dict" else select_state(ckpt, layout, key, path)
+    return infer_encoder(strip_wrappers(state, path), path, **options)
+
+
+def _load_torch_file(path: str, which: str | None, options: dict[str, Any],
+                     frame_step: int | None, apply_proj: bool | None,
+                     trust_pickle: bool) -> tuple[nn.Module, Pretrained, dict]:
+    ckpt = read_torch_checkpoint(path, trust_pickle=trust_pickle)
+    layout = detect_layout(ckpt, path)
+    which = which or default_which(layout)
+    if layout == "vjepa-train":
+        heads, step = _train_defaults(ckpt)
+        options = {**options, "num_heads": options["num_heads"] or heads}
+        frame_step = frame_step if frame_step is not None else step
+    if layout == "ijepa":
+        options = {**options, "pos_order": "wh"}
+    state = strip_wrappers(select_state(ckpt, layout, which, path), path)
+    epoch = ckpt.get("epoch") if isinstance(ckpt.get("epoch"), int) else None
+    if which == "classifier":
+        arch = infer_probe(state, path, options["num_heads"],
+                           apply_proj=False if apply_proj is None else apply_proj)
+        pre = Pretrained(None, None, arch, None, layout, which, path, epoch)
+        return arch.build(), pre, state
+    if which == "predictor":
+        encoder = _encoder_arch(ckpt, layout, path, options)
+        arch: Any = infer_predictor(state, path, encoder)
+    else:
+        encoder = arch = infer_encoder(state, path, **options)
+    pre = Pretrained(None, preprocessing_for(encoder, frame_step), arch, encoder, layout, which,
+                     path, epoch)
+    return arch.build(), pre, state
+
+
+def _load_export(path: str, which: str | None, frame_step: int | None
+                 ) -> tuple[nn.Module, Pretrained, dict]:
+    tensors, config, weights = read_export(path)
+    if config.get("format") != EXPORT_FORMAT:
+        raise CheckpointError(str(weights), f"unknown export format {config.get('format')!r}")
+    which = which or config["source"]["which"]
+    part = "predictor" if which == "predictor" else "encoder"
+    if part not in config:
+        raise CheckpointError(str(weights), f"this export holds no {part}")
+    if part == "encoder" and which != config["source"]["which"]:
+        raise CheckpointError(
+            str(weights), f"asked for {which!r}, this export holds the "
+            f"{config['source']['which']!r} of {config['source']['path']}",
+        )
+    encoder = EncoderArch.from_dict(config["encoder"])
+    arch = encoder if part == "encoder" else PredictorArch.from_dict(config["predictor"])
+    prep = Preprocessing.from_dict(config["preprocess"])
+    if frame_step is not None:
+        prep = Preprocessing(prep.resolution, prep.num_frames, frame_step, prep.mean, prep.std)
+    state = {k[len(part) + 1:]: v for k, v in tensors.items() if k.startswith(part + ".")}
+    pre = Pretrained(None, prep, arch, encoder, "vjepa-export", which, str(weights),
+                     config["source"].get("epoch"))
+    return arch.build(), pre, state
+
+
+def load_pretrained(
+    path: str | Path,
+    which: str | None = None,
+    *,
+    num_heads: int | None = None,
+    num_frames: int | None = None,
+    img_size: int | tuple[int, int] | None = None,
+    uniform_power: bool | None = None,
+    frame_step: int | None = None,
+    apply_proj: bool | None = None,
+    trust_pickle: bool = False,
+    device: str | torch.device = "cpu",
+) -> Pretrained:
+    """Load a checkpoint's model strictly, inferring its architecture.
+
+    Args:
+        path: a `.pth.tar`/`.pt` checkpoint, or a `vjepa export` folder / `.safetensors` file.
+        which: "target_encoder" (default for pretraining files), "encoder", "predictor" or
+            "classifier" (default for probe files).
+        num_heads: attention heads of the encoder (checkpoints do not store it); needed only
+            for widths outside the registry (192, 384, 768, 1024, 1280, 1408, 1664).
+        num_frames, img_size, uniform_power: pin what is otherwise inferred from the stored
+            position table (needed only when that table is not a fixed sin-cos table).
+        frame_step: frame step of the returned preprocessing (default: recorded value, else 4
+            for video, 1 for images).
+        apply_proj: probes only; False (default) reproduces the official probes, whose
+            cross-attention never applies `xattn.proj`.
+        trust_pickle: allow `torch.load(weights_only=False)` for files holding Python objects.
+    Returns:
+        `Pretrained` with `.model` in eval mode on `device`, `.preprocess`, `.arch`, `.layout`.
+    Raises:
+        CheckpointError (a ValueError) naming the file: unreadable/truncated file, unknown
+        layout, missing state dict, uninferable architecture, or strict-load mismatches
+        (`StateDictMismatchError`); `UnsupportedCheckpointError` for RoPE (V-JEPA 2) models.
+    """
+    if which is not None and which not in WHICH:
+        raise ValueError(f"which must be one of {WHICH}, got {which!r}")
+    if isinstance(img_size, int):
+        img_size = (img_size, img_size)
+    path = str(path)
+    pinned = {"num_heads": num_heads, "num_frames": num_frames, "img_size": img_size,
+              "uniform_power": uniform_power, "apply_proj": apply_proj}
+    if _is_export(Path(path)) and any(v is not None for v in pinned.values()):
+        given = sorted(k for k, v in pinned.items() if v is not None)
+        raise ValueError(f"{path}: an export's config fixes the architecture; do not pass {given}")
+    if _is_export(Path(path)):
+        model, pre, state = _load_export(path, which, frame_step)
+    else:
+        options = {"num_heads": num_heads, "num_frames": num_frames, "img_size": img_size,
+                   "uniform_power": uniform_power}
+        model, pre, state = _load_torch_file(path, which, options, frame_step, apply_proj,
+                                             trust_pickle)
+    load_strict(model, state, pre.path, f"{pre.which} state dict")
+    pre.model = _finish(model, device)
+    return pre
