@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ CODECS: dict[str, str] = {".mp4": "libx264", ".mkv": "libx264", ".webm": "libvpx
 def write_video(
     path: str | Path,
     frames: Iterable[np.ndarray],
-    fps: int = 25,
+    fps: int | Fraction = 25,
     gop: int = 32,
     crf: int = 23,
     preset: str = "veryfast",
@@ -23,7 +24,7 @@ def write_video(
     """Encode RGB uint8 frames [H, W, 3] into ``path``; return the number of frames written.
 
     Args:
-        fps: constant frame rate.
+        fps: constant frame rate (a ``Fraction`` keeps rates such as 30000/1001 exact).
         gop: maximum keyframe interval (bounded so random clip access stays fast).
         crf: constant rate factor (quality; lower is better).
         preset: x264 speed preset (ignored by other codecs).
@@ -61,8 +62,8 @@ def write_video(
     return count
 
 
-def _add_stream(container, codec: str, shape: tuple[int, ...], fps: int, gop: int, crf: int,
-                preset: str, threads: int):  # noqa: ANN001, ANN202 - PyAV objects are untyped
+def _add_stream(container, codec: str, shape: tuple[int, ...], fps: int | Fraction, gop: int,
+                crf: int, preset: str, threads: int):  # noqa: ANN001, ANN202 - PyAV is untyped
     height, width = shape[:2]
     if height % 2 or width % 2:
         raise ValueError(f"frame size must be even for yuv420p, got {width}x{height}")

@@ -8,6 +8,7 @@ labelled in sorted name order.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,8 @@ def read_index_file(path: str | Path) -> list[Sample]:
         except ValueError:
             raise ValueError(f"{path}:{number}: label {parts[1]!r} is not an integer") from None
         file = Path(parts[0])
-        samples.append(Sample(str(file if file.is_absolute() else path.parent / file), label))
+        full = file if file.is_absolute() else os.path.normpath(path.parent / file)
+        samples.append(Sample(str(full), label))
     return samples
 
 
