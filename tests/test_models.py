@@ -141,3 +141,25 @@ def test_apply_masks_is_mask_major_gather():
     x = torch.arange(2 * 5 * 1.0).reshape(2, 5, 1)
     out = apply_masks(x, [torch.tensor([[0, 4], [1, 2]]), torch.tensor([[3, 3], [0, 0]])])
     assert out[..., 0].tolist() == [[0, 4], [6, 7], [3, 3], [5, 5]]
+
+
+def official_block(blk, x):
+    """The official JEPA block written out: explicit softmax attention, erf GELU MLP, pre-norm."""
+    b, n, c = x.shape
+    heads = blk.attn.num_heads
+    h = torch.nn.functional.layer_norm(x, (c,), blk.norm1.weight, blk.norm1.bias, 1e-6)
+    qkv = (h @ blk.attn.qkv.weight.T + blk.attn.qkv.bias).reshape(b, n, 3, heads, c // heads)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)
+    attn = ((q @ k.transpose(-2, -1)) * (c // heads) ** -0.5).softmax(-1)
+    y = (attn @ v).transpose(1, 2).reshape(b, n, c)
+    x = x + (y @ blk.attn.proj.weight.T + blk.attn.proj.bias)
+    h = torch.nn.functional.layer_norm(x, (c,), blk.norm2.weight, blk.norm2.bias, 1e-6)
+    h = torch.nn.functional.gelu(h @ blk.mlp.fc1.weight.T + blk.mlp.fc1.bias)
+    return x + (h @ blk.mlp.fc2.weight.T + blk.mlp.fc2.bias)
+
+
+def test_blocks_equal_the_official_block_formulas():
+    enc = tiny(VIDEO).double().eval()
+    x = torch.randn(2, 7, 48, dtype=torch.float64)
+    for blk in enc.blocks:
+        torch.testing.assert_close(blk(x), official_block(blk, x), rtol=1e-10, atol=1e-10)
