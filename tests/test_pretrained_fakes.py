@@ -116,7 +116,8 @@ def pretrain_file(path: Path, prefix: str, encoder: dict, predictor: dict) -> Pa
     """The official pretraining top level (jepa and ijepa share it)."""
     torch.save({
         "encoder": encoder, "predictor": predictor,
-        "target_encoder": {k: v + 0.01 for k, v in encoder.items()},
+        "target_encoder": {k: v if k.endswith("pos_embed") else v + 0.01
+                           for k, v in encoder.items()},
         "opt": {"state": {}, "param_groups": [{"lr": 1e-3, "params": [0, 1]}]},
         "scaler": None, "epoch": 7, "loss": 0.25, "batch_size": 4, "world_size": 1, "lr": 1e-3,
     }, path)
