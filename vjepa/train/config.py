@@ -1,0 +1,272 @@
+"""Structured training config: dataclasses (the schema) and the checks Hydra cannot make.
+
+Hydra/OmegaConf enforce the schema (an unknown key, a wrong type or a missing `???` value fails
+at composition with the key named); `validate` then rejects impossible values with the field and
+value named. This module imports neither Hydra nor OmegaConf, so light tools can use the schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vjepa.slurm_config import SlurmConfig
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass
+class ModelConfig:
+    """Encoder + predictor. `size` names a registry entry (vjepa.models.vit.VIT_SIZES); the
+    optional embed_dim / depth / num_heads override it (tiny CPU models)."""
+
+    size: str = "large"
+    embed_dim: int | None = None
+    depth: int | None = None
+    num_heads: int | None = None
+    crop_size: int = 224
+    patch_size: int = 16
+    num_frames: int = 16  # 1 = image model (I-JEPA)
+    tubelet_size: int = 2
+    uniform_power: bool = True
+    pos_order: str = "hw"  # 2D table layout: "hw" (V-JEPA) or "wh" (official I-JEPA)
+    drop_path_rate: float = 0.0
+    pred_depth: int = 12
+    pred_embed_dim: int = 384
+    mask_token_layout: str = "per_config"  # "per_config" (V-JEPA) | "single" (I-JEPA)
+    num_mask_tokens: int = 2
+    zero_init_mask_tokens: bool = True
+    loss_type: str = "l1"  # "l1" (V-JEPA) | "smooth_l1" (I-JEPA)
+    loss_exp: float = 1.0
+
+
+@dataclass
+class Mask3DConfig:
+    """One V-JEPA mask configuration (vjepa.masks.multiblock3d.MultiBlock3D)."""
+
+    num_blocks: int = 8
+    spatial_scale: list[float] = field(default_factory=lambda: [0.15, 0.15])
+    temporal_scale: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    aspect_ratio: list[float] = field(default_factory=lambda: [0.75, 1.5])
+    max_temporal_keep: float = 1.0
+    max_keep: int | None = None
+
+
+@dataclass
+class Mask2DConfig:
+    """The I-JEPA multi-block masks (vjepa.masks.multiblock2d.MultiBlock2D)."""
+
+    enc_mask_scale: list[float] = field(default_factory=lambda: [0.85, 1.0])
+    pred_mask_scale: list[float] = field(default_factory=lambda: [0.15, 0.2])
+    aspect_ratio: list[float] = field(default_factory=lambda: [0.75, 1.5])
+    nenc: int = 1
+    npred: int = 4
+    min_keep: int = 10
+    allow_overlap: bool = False
+
+
+@dataclass
+class MaskConfig:
+    """Video models (num_frames > 1) use `video` (one group per entry); image models `image`."""
+
+    video: list[Mask3DConfig] = field(
+        default_factory=lambda: [
+            Mask3DConfig(), Mask3DConfig(num_blocks=2, spatial_scale=[0.7, 0.7])
+        ]
+    )
+    image: Mask2DConfig = field(default_factory=Mask2DConfig)
+
+
+@dataclass
+class DataConfig:
+    """Training data. Empty `sources` = the bundled synthetic set, made on first use in
+    `cache_dir`/synthetic."""
+
+    kind: str = "video"  # "video" | "image"
+    sources: list[str] = field(default_factory=list)  # index files (`path label`) or folders
+    weights: list[float] | None = None  # one sampling weight per source
+    cache_dir: str = "${oc.env:VJEPA_CACHE,'~/.cache/vjepa'}"
+    synthetic_num: int = 256  # synthetic set: number of clips / images
+    synthetic_size: int = 64  # synthetic set: frame side in pixels
+    synthetic_frames: int = 32  # synthetic set: frames per clip
+    batch_size: int = 24  # per process (GPU); global = batch_size * world_size * accum_steps
+    frame_step: int = 4  # sampling rate (official `sampling_rate`)
+    num_clips: int = 1
+    random_resize_scale: list[float] = field(default_factory=lambda: [0.3, 1.0])
+    random_resize_aspect_ratio: list[float] = field(default_factory=lambda: [0.75, 1.35])
+    horizontal_flip: bool = True
+    decoder: str | None = None  # pyav | decord | torchcodec; null = the data package's default
+    short_policy: str = "pad"  # videos shorter than a clip: filter | pad | loop
+    timeout_s: float | None = 30.0  # bound on decoding one sample
+    num_workers: int = 8
+    pin_memory: bool = True
+    max_bad_fraction: float = 0.05
+
+
+@dataclass
+class OptimConfig:
+    """AdamW + schedules, as functions of the global (optimizer) step; see schedules.py."""
+
+    epochs: int = 300
+    ipe: int | None = 300  # iterations per epoch; null = one pass over the data per epoch
+    ipe_scale: float = 1.25
+    warmup: float = 40.0  # epochs
+    start_lr: float = 2e-4
+    lr: float = 6.25e-4
+    final_lr: float = 1e-6
+    weight_decay: float = 0.04
+    final_weight_decay: float = 0.4
+    ema: list[float] = field(default_factory=lambda: [0.998, 1.0])
+    clip_grad: float | None = 10.0  # per module (encoder, predictor), after warmup, as official
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    accum_steps: int = 1
+    dtype: str = "bfloat16"  # autocast dtype: bfloat16 | float16 (GradScaler) | float32
+    max_steps: int | None = None  # stop early at this global step (the schedules keep epochs)
+    max_nonfinite: int = 5  # stop after this many non-finite losses in a row
+
+
+@dataclass
+class LoggingConfig:
+    log_every: int = 10  # steps between metric rows (host reads happen only then)
+    checkpoint_every: int = 300  # steps between `latest.pt` writes
+    keep_every: int = 3000  # steps between kept `step_XXXXXXXX.pt` copies (0: none)
+    tensorboard: bool = True
+    progress: bool = True
+    plots: bool = True
+    floor_std_samples: float = 0.05  # warn when an indicator of the targets falls below
+    floor_std_tokens: float = 0.05
+    floor_rank: float = 2.0
+
+
+@dataclass
+class DistConfig:
+    device: str = "auto"  # auto | cpu | cuda
+    backend: str = "auto"  # auto (nccl on GPU, gloo on CPU) | nccl | gloo
+    timeout_s: int = 1800
+
+
+@dataclass
+class TrainConfig:
+    experiment: str = "vjepa_tiny"
+    seed: int = 234
+    run_dir: str | None = None  # default runs/<experiment>/<UTC timestamp>, resolved once
+    runs_root: str = "runs"
+    launcher: str = "none"  # "none": run here; else submitted by vjepa.launch
+    model: ModelConfig = field(default_factory=ModelConfig)
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    dist: DistConfig = field(default_factory=DistConfig)
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+
+
+def _fail(key: str, value: Any, why: str) -> None:
+    raise ValueError(f"config {key}={value!r}: {why}")
+
+
+def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        _fail(key, value, f"must be one of {choices}")
+
+
+def _check_range(key: str, r: Any, low: float, high: float) -> None:
+    """A [min, max] pair with low < min <= max <= high."""
+    if len(r) != 2 or not (low < r[0] <= r[1] <= high):
+        _fail(key, list(r), f"must be [min, max] with {low} < min <= max <= {high}")
+
+
+def _check_positive(prefix: str, obj: Any, names: tuple[str, ...], strict: bool = True) -> None:
+    for name in names:
+        v = getattr(obj, name)
+        if v is not None and (v <= 0 if strict else v < 0):
+            _fail(f"{prefix}.{name}", v, "must be positive" if strict else "must be >= 0")
+
+
+def validate_model(m: Any) -> None:
+    _check_positive("model", m, ("crop_size", "patch_size", "num_frames", "tubelet_size",
+                                 "pred_depth", "pred_embed_dim", "embed_dim", "depth",
+                                 "num_heads", "num_mask_tokens", "loss_exp"))
+    if m.crop_size % m.patch_size:
+        _fail("model.crop_size", m.crop_size, f"not divisible by patch_size {m.patch_size}")
+    if m.num_frames > 1 and m.num_frames % m.tubelet_size:
+        _fail("model.num_frames", m.num_frames, f"not divisible by tubelet_size {m.tubelet_size}")
+    _check_choice("model.pos_order", m.pos_order, ("hw", "wh"))
+    _check_choice("model.mask_token_layout", m.mask_token_layout, ("per_config", "single"))
+    _check_choice("model.loss_type", m.loss_type, ("l1", "smooth_l1"))
+    if not 0.0 <= m.drop_path_rate < 1.0:
+        _fail("model.drop_path_rate", m.drop_path_rate, "must be in [0, 1)")
+
+
+def validate_mask(mask: Any, video: bool, mask_token_layout: str, num_mask_tokens: int) -> None:
+    if video:
+        if not mask.video:
+            _fail("mask.video", list(mask.video), "a video model needs at least one mask config")
+        for i, mc in enumerate(mask.video):
+            _check_range(f"mask.video[{i}].spatial_scale", mc.spatial_scale, 0.0, 1.0)
+            _check_range(f"mask.video[{i}].temporal_scale", mc.temporal_scale, 0.0, 1.0)
+            _check_range(f"mask.video[{i}].aspect_ratio", mc.aspect_ratio, 0.0, float("inf"))
+            if not 0.0 < mc.max_temporal_keep <= 1.0:
+                _fail(f"mask.video[{i}].max_temporal_keep", mc.max_temporal_keep, "not in (0, 1]")
+            _check_positive(f"mask.video[{i}]", mc, ("num_blocks", "max_keep"))
+        if mask_token_layout == "per_config" and num_mask_tokens != len(mask.video):
+            _fail("model.num_mask_tokens", num_mask_tokens,
+                  f"must equal the number of mask configs ({len(mask.video)})")
+        return
+    im = mask.image
+    _check_range("mask.image.enc_mask_scale", im.enc_mask_scale, 0.0, 1.0)
+    _check_range("mask.image.pred_mask_scale", im.pred_mask_scale, 0.0, 1.0)
+    _check_range("mask.image.aspect_ratio", im.aspect_ratio, 0.0, float("inf"))
+    _check_positive("mask.image", im, ("nenc", "npred"))
+    _check_positive("mask.image", im, ("min_keep",), strict=False)
+    if mask_token_layout == "per_config" and num_mask_tokens != 1:
+        _fail("model.num_mask_tokens", num_mask_tokens, "an image model has one mask group")
+
+
+def validate_optim(o: Any) -> None:
+    _check_positive("optim", o, ("epochs", "ipe", "ipe_scale", "lr", "eps", "accum_steps",
+                                 "max_steps", "max_nonfinite", "clip_grad"))
+    _check_positive("optim", o, ("warmup", "start_lr", "final_lr", "weight_decay",
+                                 "final_weight_decay"), strict=False)
+    if len(o.ema) != 2 or not 0.0 <= o.ema[0] <= o.ema[1] <= 1.0:
+        _fail("optim.ema", list(o.ema), "must be [start, end] with 0 <= start <= end <= 1")
+    if len(o.betas) != 2 or not all(0.0 <= b < 1.0 for b in o.betas):
+        _fail("optim.betas", list(o.betas), "must be two values in [0, 1)")
+    _check_choice("optim.dtype", o.dtype, DTYPES)
+
+
+def validate_data(d: Any) -> None:
+    _check_choice("data.kind", d.kind, ("video", "image"))
+    if d.weights is not None and len(d.weights) != len(d.sources):
+        _fail("data.weights", list(d.weights), f"needs one weight per source ({len(d.sources)})")
+    _check_positive("data", d, ("batch_size", "frame_step", "num_clips", "synthetic_num",
+                                "synthetic_size", "synthetic_frames"))
+    _check_positive("data", d, ("num_workers",), strict=False)
+    _check_range("data.random_resize_scale", d.random_resize_scale, 0.0, 1.0)
+    _check_range("data.random_resize_aspect_ratio", d.random_resize_aspect_ratio, 0.0,
+                 float("inf"))
+    if not 0.0 <= d.max_bad_fraction <= 1.0:
+        _fail("data.max_bad_fraction", d.max_bad_fraction, "must be in [0, 1]")
+
+
+def validate_logging(lg: Any) -> None:
+    _check_positive("logging", lg, ("log_every", "checkpoint_every"))
+    _check_positive("logging", lg, ("keep_every", "floor_std_samples", "floor_std_tokens",
+                                    "floor_rank"), strict=False)
+
+
+def validate(cfg: Any) -> None:
+    """Reject impossible values (a TrainConfig or a DictConfig of its schema)."""
+    validate_model(cfg.model)
+    video = cfg.model.num_frames > 1
+    if (cfg.data.kind == "video") != video:
+        _fail("data.kind", cfg.data.kind, f"does not fit model.num_frames={cfg.model.num_frames}")
+    validate_mask(cfg.mask, video, cfg.model.mask_token_layout, cfg.model.num_mask_tokens)
+    validate_data(cfg.data)
+    validate_optim(cfg.optim)
+    validate_logging(cfg.logging)
+    _check_choice("dist.device", cfg.dist.device, ("auto", "cpu", "cuda"))
+    _check_choice("dist.backend", cfg.dist.backend, ("auto", "nccl", "gloo"))
+    if cfg.seed < 0:
+        _fail("seed", cfg.seed, "must be >= 0")

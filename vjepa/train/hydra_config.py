@@ -1,0 +1,46 @@
+"""Hydra side of the config: the schema in the ConfigStore, composing and finalising configs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from vjepa.train.config import TrainConfig, validate
+
+SCHEMA_NAME = "train_schema"
+PRIMARY_NAME = "train"
+
+
+def config_dir() -> Path:
+    """The repository's `configs/` folder (recipes live beside the package, installed -e)."""
+    path = Path(__file__).resolve().parents[2] / "configs"
+    if not (path / f"{PRIMARY_NAME}.yaml").is_file():
+        raise FileNotFoundError(
+            f"config tree not found at {path}; install vjepa from a clone with `pip install -e .`"
+        )
+    return path
+
+
+def register_schema() -> None:
+    """Store the TrainConfig schema; configs/train.yaml lists it first in its defaults."""
+    ConfigStore.instance().store(name=SCHEMA_NAME, node=TrainConfig)
+
+
+def compose(overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose configs/train.yaml with command-line style overrides (outside a Hydra main)."""
+    register_schema()
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return hydra_compose(config_name=PRIMARY_NAME, overrides=list(overrides))
+
+
+def finalize(cfg: DictConfig) -> DictConfig:
+    """Resolve every interpolation (a missing `???` value raises with its key) and validate."""
+    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    resolved = OmegaConf.merge(OmegaConf.structured(TrainConfig), plain)
+    validate(resolved)
+    return resolved

@@ -1,0 +1,241 @@
+"""The training loop: epochs of `ipe` optimizer steps over the step-indexed data, monitoring,
+checkpoints and resume."""
+
+from __future__ import annotations
+
+import logging
+import math
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+import vjepa
+from vjepa.data.bad_samples import BadSampleTracker
+from vjepa.distributed import DistEnv, gather_objects
+from vjepa.jepa import JEPA
+from vjepa.train.checkpoint import (
+    FORMAT,
+    capture_rng,
+    latest_path,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from vjepa.train.data import StepBatchSampler
+from vjepa.train.logs import METRICS_CSV, MetricsWriter
+from vjepa.train.monitor import MetricSums, collapse_indicators
+from vjepa.train.optim import apply_schedule
+from vjepa.train.plots import plot_metrics
+from vjepa.train.schedules import Schedules
+from vjepa.train.step import StepResult, optimizer_step
+
+log = logging.getLogger("vjepa.train")
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many non-finite losses in a row; the last checkpoint predates them."""
+
+
+@dataclass
+class Trainer:
+    cfg: DictConfig
+    env: DistEnv
+    device: torch.device
+    run_dir: Path
+    model: JEPA
+    forward: nn.Module  # the model or its DDP wrapper
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None
+    schedules: Schedules
+    sampler: StepBatchSampler
+    loader: DataLoader
+    dataset: Any
+    ipe: int
+    total_steps: int
+    step: int = 0
+    nonfinite_run: int = 0
+    nonfinite_total: int = 0
+    last_loss: float = math.nan
+    tracker: BadSampleTracker = field(default_factory=BadSampleTracker)
+    sums: MetricSums = field(default_factory=MetricSums)
+
+    # ---- checkpoints -------------------------------------------------------------------
+    def state(self) -> dict:
+        """Checkpoint dict (see vjepa.train.checkpoint); collective: every rank must call."""
+        rng = gather_objects(capture_rng())
+        accum = self.cfg.optim.accum_steps
+        return {
+            "encoder": self.model.encoder.state_dict(),
+            "predictor": self.model.predictor.state_dict(),
+            "target_encoder": self.model.target_encoder.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "step": self.step, "epoch": self.step // self.ipe, "rng": rng,
+            "sampler": {"micro_step": self.step * accum, "accum_steps": accum, "ipe": self.ipe},
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "version": vjepa.__version__, "format": FORMAT,
+            "extra": {"bad_samples": self.tracker.state_dict(),
+                      "nonfinite_total": self.nonfinite_total},
+        }
+
+    def save(self) -> None:
+        state = self.state()
+        if self.env.is_main:
+            keep_every = self.cfg.logging.keep_every
+            keep = bool(keep_every) and self.step % keep_every == 0
+            path = save_checkpoint(state, self.run_dir, keep)
+            log.info("checkpoint step %d -> %s%s", self.step, path, " (kept)" if keep else "")
+            self.plot()
+
+    def resume(self) -> bool:
+        """Load `latest.pt` of the run folder if there is one."""
+        path = latest_path(self.run_dir)
+        if path is None:
+            return False
+        state = load_checkpoint(path)
+        self.model.encoder.load_state_dict(state["encoder"])
+        self.model.predictor.load_state_dict(state["predictor"])
+        self.model.target_encoder.load_state_dict(state["target_encoder"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if (self.scaler is None) != (state["scaler"] is None):
+            raise ValueError(f"checkpoint {path} was written with dtype "
+                             f"{state['config']['optim']['dtype']}, this run uses "
+                             f"{self.cfg.optim.dtype} (GradScaler state does not match)")
+        if self.scaler is not None:
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.tracker.load_state_dict(state["extra"]["bad_samples"])
+        self.nonfinite_total = int(state["extra"]["nonfinite_total"])
+        if len(state["rng"]) == self.env.world_size:
+            restore_rng(state["rng"][self.env.rank])
+        else:
+            log.warning("checkpoint has RNG states of %d ranks, this run has %d: global "
+                        "generators not restored", len(state["rng"]), self.env.world_size)
+        log.info("resumed from %s at step %d (epoch %d)", path, self.step, state["epoch"])
+        return True
+
+    def plot(self) -> None:
+        if self.cfg.logging.plots and (self.run_dir / METRICS_CSV).is_file():
+            plot_metrics(self.run_dir / METRICS_CSV, self.run_dir / "plots")
+
+    # ---- the loop ----------------------------------------------------------------------
+    def epoch_batches(self, epoch: int, stop: int):  # noqa: ANN201 (a generator)
+        """(micro-batches of one step, data-wait seconds) for steps [self.step, stop)."""
+        accum = self.cfg.optim.accum_steps
+        self.sampler.set_range(self.step * accum, stop * accum)
+        self.dataset.set_epoch(epoch)
+        it = iter(self.loader)
+        for _ in range(self.step, stop):
+            t0 = time.perf_counter()
+            micro = [next(it) for _ in range(accum)]
+            yield micro, time.perf_counter() - t0
+
+    def run_step(self, micro: list, data_s: float) -> StepResult:
+        t0 = time.perf_counter()
+        o, step = self.cfg.optim, self.step
+        lr, wd, momentum = (self.schedules.lr(step), self.schedules.wd(step),
+                            self.schedules.momentum(step))
+        apply_schedule(self.optimizer, lr, wd)
+        clip = o.clip_grad if step // self.ipe > o.warmup else None  # official: after warmup
+        for batch, _, _ in micro:
+            self.tracker.update(batch["bad"], len(batch["video"]))
+        result = optimizer_step(self.model, self.forward, [(b, e, p) for b, e, p in micro],
+                                self.optimizer, self.scaler, self.device, o.dtype, clip,
+                                momentum)
+        self.count_nonfinite(result.finite)
+        s = self.sums
+        for name, value in (("loss", result.loss), ("grad_norm_encoder", result.grad_norm_encoder),
+                            ("grad_norm_predictor", result.grad_norm_predictor), ("lr", lr),
+                            ("wd", wd), ("momentum", momentum), ("data_s", data_s),
+                            ("context_tokens", result.num_context),
+                            ("target_tokens", result.num_target)):
+            if result.finite or name not in ("loss", "grad_norm_encoder", "grad_norm_predictor"):
+                s.add(name, value)
+        s.add("compute_s", time.perf_counter() - t0)
+        return result
+
+    def count_nonfinite(self, finite: bool) -> None:
+        if finite:
+            self.nonfinite_run = 0
+            return
+        self.nonfinite_run += 1
+        self.nonfinite_total += 1
+        log.warning("step %d: non-finite loss, update skipped (%d in a row, %d in total)",
+                    self.step, self.nonfinite_run, self.nonfinite_total)
+        if self.nonfinite_run >= self.cfg.optim.max_nonfinite:
+            raise NonFiniteLossError(
+                f"{self.nonfinite_run} non-finite losses in a row (optim.max_nonfinite="
+                f"{self.cfg.optim.max_nonfinite}) at step {self.step}; the last checkpoint in "
+                f"{self.run_dir / 'checkpoints'} predates them"
+            )
+
+    def log_row(self, result: StepResult, window_s: float, samples: int) -> dict[str, float]:
+        row = {"step": float(self.step), "epoch": float((self.step - 1) // self.ipe)}
+        means = self.sums.read()
+        row.update(means)
+        row.update({k: float(v) for k, v in collapse_indicators(result.targets).items()})
+        row["samples_per_s"] = samples / window_s if window_s > 0 else math.nan
+        row["peak_mem_mib"] = peak_memory_mib(self.device)
+        row["nonfinite_total"] = float(self.nonfinite_total)
+        self.last_loss = row.get("loss", math.nan)
+        lg = self.cfg.logging
+        for name, floor in (("std_samples", lg.floor_std_samples),
+                            ("std_tokens", lg.floor_std_tokens), ("eff_rank", lg.floor_rank)):
+            if row[name] < floor:
+                log.warning("step %d: collapse indicator %s = %.4g below its floor %.4g",
+                            self.step, name, row[name], floor)
+        return row
+
+    def train(self) -> dict[str, Any]:
+        lg, o = self.cfg.logging, self.cfg.optim
+        main = self.env.is_main
+        writer = MetricsWriter(self.run_dir, self.step, lg.tensorboard) if main else None
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not (main and lg.progress),
+                   unit="step", dynamic_ncols=True)
+        per_step = self.cfg.data.batch_size * o.accum_steps * self.env.world_size
+        window_t, window_n = time.perf_counter(), 0
+        try:
+            while self.step < self.total_steps:
+                epoch = self.step // self.ipe
+                stop = min((epoch + 1) * self.ipe, self.total_steps)
+                for micro, data_s in self.epoch_batches(epoch, stop):
+                    result = self.run_step(micro, data_s)
+                    self.step += 1
+                    window_n += per_step
+                    bar.update()
+                    if self.step % lg.log_every == 0 or self.step == self.total_steps:
+                        now = time.perf_counter()
+                        row = self.log_row(result, now - window_t, window_n)
+                        window_t, window_n = now, 0
+                        if writer is not None:
+                            writer.write(row)
+                        bar.set_postfix(loss=f"{row.get('loss', math.nan):.4f}",
+                                        std_tok=f"{row['std_tokens']:.3f}")
+                    if result.finite and (self.step % lg.checkpoint_every == 0
+                                          or self.step == self.total_steps):
+                        self.save()
+        finally:
+            bar.close()
+            if writer is not None:
+                writer.close()
+        if main:
+            self.tracker.report(self.run_dir / "bad_samples.json")
+            log.info(self.tracker.summary())
+            self.plot()
+        return {"step": self.step, "loss": self.last_loss, "run_dir": str(self.run_dir),
+                "rank": self.env.rank, "nonfinite_total": self.nonfinite_total}
+
+
+def peak_memory_mib(device: torch.device) -> float:
+    """Peak allocated GPU memory, or the process's peak resident set size on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

@@ -1,0 +1,154 @@
+"""`vjepa train`: the Hydra main, and `run(cfg)`, the whole training in this process / rank.
+
+`vjepa train` with no arguments pretrains the tiny V-JEPA recipe on the synthetic video set
+(made on first use in $VJEPA_CACHE or ~/.cache/vjepa). The run folder (`run_dir`, default
+runs/<experiment>/<UTC time>) holds config.yaml, version.txt, train.log, metrics.csv,
+tensorboard/, plots/ and checkpoints/; a run folder with checkpoints/latest.pt is resumed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+import vjepa
+from vjepa import distributed
+from vjepa.masks.seeding import derive_seed
+from vjepa.train.build import (
+    DATA_ORDER,
+    INIT,
+    build_collator,
+    build_jepa,
+    build_train_dataset,
+    data_sources,
+)
+from vjepa.train.data import StepBatchSampler, make_loader
+from vjepa.train.hydra_config import PRIMARY_NAME, config_dir, finalize, register_schema
+from vjepa.train.loop import Trainer
+from vjepa.train.optim import build_optimizer
+from vjepa.train.schedules import make_schedules
+
+log = logging.getLogger("vjepa.train")
+
+
+def resolve_run_dir(cfg: DictConfig) -> str:
+    """`run_dir`, or runs_root/<experiment>/<UTC timestamp> (call once, before any fork)."""
+    if cfg.run_dir:
+        return str(Path(cfg.run_dir).expanduser().resolve())
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return str((Path(cfg.runs_root) / cfg.experiment / stamp).expanduser().resolve())
+
+
+def write_run_files(cfg: DictConfig, run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    (run_dir / "version.txt").write_text(f"vjepa {vjepa.__version__}\ntorch {torch.__version__}\n")
+    handler = logging.FileHandler(run_dir / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger("vjepa").addHandler(handler)
+    logging.getLogger("vjepa").setLevel(logging.INFO)
+
+
+def iterations_per_epoch(cfg: DictConfig, num_samples: int, world_size: int) -> int:
+    if cfg.optim.ipe is not None:
+        return int(cfg.optim.ipe)
+    per_step = cfg.data.batch_size * cfg.optim.accum_steps * world_size
+    return max(1, num_samples // per_step)
+
+
+def build_trainer(cfg: DictConfig, env: distributed.DistEnv, device: torch.device,
+                  run_dir: Path) -> Trainer:
+    torch.manual_seed(derive_seed(cfg.seed, INIT))  # same initial weights on every rank
+    model = build_jepa(cfg.model).to(device)
+    forward = model
+    if env.distributed:
+        ids = [device.index] if device.type == "cuda" else None
+        forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    o = cfg.optim
+    optimizer = build_optimizer({"encoder": model.encoder, "predictor": model.predictor},
+                                o.betas, o.eps)
+    scaler = torch.amp.GradScaler(device.type) if o.dtype == "float16" else None
+    sources = data_sources(cfg.data, cfg.model.num_frames) if env.is_main else None
+    sources = distributed.broadcast_object(sources)  # rank 0 builds the synthetic set
+    dataset = build_train_dataset(cfg, sources)
+    collator = build_collator(cfg.mask, model.encoder.tokens.grid, cfg.seed, env.rank)
+    sampler = StepBatchSampler(len(dataset), cfg.data.batch_size, derive_seed(cfg.seed, DATA_ORDER),
+                               env.rank, env.world_size, dataset.sample_weights)
+    loader = make_loader(dataset, sampler, collator, cfg.data.num_workers,
+                         cfg.data.pin_memory and device.type == "cuda")
+    ipe = iterations_per_epoch(cfg, len(dataset), env.world_size)
+    schedules = make_schedules(ipe, o.epochs, o.ipe_scale, o.warmup, o.start_lr, o.lr, o.final_lr,
+                               o.weight_decay, o.final_weight_decay, o.ema)
+    total = o.epochs * ipe if o.max_steps is None else min(o.max_steps, o.epochs * ipe)
+    return Trainer(cfg, env, device, run_dir, model, forward, optimizer, scaler, schedules,
+                   sampler, loader, dataset, ipe, total)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train in this process (one rank of a distributed job, or alone). Returns a summary:
+    final step, last logged loss, run_dir, rank, non-finite count, parameter digest."""
+    cfg = finalize(cfg)
+    env = distributed.read_env()
+    device = distributed.select_device(env, cfg.dist.device)
+    distributed.init_process_group(env, device, cfg.dist.backend, cfg.dist.timeout_s)
+    try:
+        run_dir = Path(distributed.broadcast_object(resolve_run_dir(cfg)))
+        cfg.run_dir = str(run_dir)
+        if env.is_main:
+            write_run_files(cfg, run_dir)
+        distributed.barrier()
+        trainer = build_trainer(cfg, env, device, run_dir)
+        trainer.resume()
+        log.info("run %s: %s, step %d of %d (%d per epoch), world size %d on %s", run_dir,
+                 cfg.experiment, trainer.step, trainer.total_steps, trainer.ipe,
+                 env.world_size, device)
+        summary = trainer.train()
+        summary["param_digest"] = parameter_digest(trainer.model)
+        return summary
+    finally:
+        distributed.destroy_process_group()
+
+
+def parameter_digest(module: torch.nn.Module) -> str:
+    """SHA-256 of every parameter's bytes in name order (compares replicas bit for bit)."""
+    h = hashlib.sha256()
+    for name, p in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(p.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _hydra_main(cfg: DictConfig) -> int:
+    if cfg.launcher != "none":
+        from vjepa.launch import submit
+
+        return submit(cfg, "vjepa.train.main:run")
+    summary = run(cfg)
+    log.info("done: %s", summary)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Hydra main; reads sys.argv (set by the `vjepa` dispatcher). `argv` is unused."""
+    register_schema()
+    result: list[int] = []
+
+    def train(cfg: DictConfig) -> None:
+        result.append(_hydra_main(cfg))
+
+    hydra.main(config_path=str(config_dir()), config_name=PRIMARY_NAME, version_base="1.3")(
+        train
+    )()
+    return result[0] if result else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""AdamW with the official JEPA parameter groups, and applying a step's lr / wd to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+
+def is_decayed(name: str, param: torch.Tensor) -> bool:
+    """Official rule: weight decay on every parameter except biases and 1-D tensors."""
+    return "bias" not in name and param.dim() != 1
+
+
+def param_groups(modules: dict[str, nn.Module]) -> list[dict]:
+    """Two groups per module (decayed, excluded), trainable parameters only.
+
+    Args:
+        modules: e.g. {"encoder": ..., "predictor": ...}; group names are "<module>.decay" and
+            "<module>.no_decay". Excluded groups keep weight_decay 0 (official zero_init_bias_wd).
+    """
+    groups: list[dict] = []
+    for decay in (True, False):  # official order: decayed groups first
+        for mod_name, module in modules.items():
+            params = [p for n, p in module.named_parameters()
+                      if p.requires_grad and is_decayed(n, p) == decay]
+            group = {"params": params, "name": f"{mod_name}.{'decay' if decay else 'no_decay'}",
+                     "wd_exclude": not decay}
+            if not decay:
+                group["weight_decay"] = 0.0
+            groups.append(group)
+    return groups
+
+
+def build_optimizer(
+    modules: dict[str, nn.Module], betas: Iterable[float] = (0.9, 0.999), eps: float = 1e-8
+) -> torch.optim.AdamW:
+    b1, b2 = (float(b) for b in betas)
+    return torch.optim.AdamW(param_groups(modules), betas=(b1, b2), eps=eps)
+
+
+def apply_schedule(optimizer: torch.optim.Optimizer, lr: float, wd: float) -> None:
+    """Set the lr of every group and the weight decay of the non-excluded groups."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+        if not group.get("wd_exclude", False):
+            group["weight_decay"] = wd

@@ -1,0 +1,99 @@
+"""One optimizer step: micro-batches (gradient accumulation), autocast, scaler, clipping, skip
+on a non-finite loss, EMA. Reads nothing back to the host except the finite check."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vjepa.distributed import all_reduce_mean
+from vjepa.jepa import JEPA
+
+AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": None}
+
+
+@dataclass
+class StepResult:
+    loss: torch.Tensor  # mean over micro-batches and ranks (0-d, device)
+    finite: bool
+    grad_norm_encoder: torch.Tensor
+    grad_norm_predictor: torch.Tensor
+    targets: torch.Tensor  # [B, N, D] target features of the last micro-batch
+    num_context: int
+    num_target: int
+
+
+def autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager:
+    if dtype not in AUTOCAST_DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(AUTOCAST_DTYPES)}, got {dtype!r}")
+    if AUTOCAST_DTYPES[dtype] is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=AUTOCAST_DTYPES[dtype])
+
+
+def to_device(
+    batch: dict, masks_enc: list, masks_pred: list, device: torch.device
+) -> tuple[torch.Tensor, list, list]:
+    """Clip tensor [B, C, T, H, W] (first view) and masks on the device."""
+    x = batch["video"][:, 0].to(device, non_blocking=True)
+    enc = [[m.to(device, non_blocking=True) for m in grp] for grp in masks_enc]
+    pred = [[m.to(device, non_blocking=True) for m in grp] for grp in masks_pred]
+    return x, enc, pred
+
+
+def grad_norm(module: nn.Module, max_norm: float | None) -> torch.Tensor:
+    """Total gradient norm of a module, clipped to max_norm when given (official clip)."""
+    params = [p for p in module.parameters() if p.grad is not None]
+    if not params:
+        return torch.zeros(())
+    return torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm is not None else
+                                          float("inf"))
+
+
+def optimizer_step(
+    model: JEPA,
+    forward: nn.Module,
+    micro_batches: list[tuple[dict, list, list]],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    device: torch.device,
+    dtype: str,
+    clip_grad: float | None,
+    momentum: float,
+) -> StepResult:
+    """Forward/backward over the micro-batches, then step + EMA unless the loss is non-finite.
+
+    Args:
+        model: the JEPA (for parameters and the EMA update).
+        forward: what to call for the loss: `model`, or its DistributedDataParallel wrapper.
+        clip_grad: max norm per module (encoder, predictor), None = no clipping.
+    """
+    accum = len(micro_batches)
+    loss_sum = torch.zeros((), device=device)
+    for i, (batch, masks_enc, masks_pred) in enumerate(micro_batches):
+        x, enc, pred = to_device(batch, masks_enc, masks_pred, device)
+        sync = i == accum - 1 or not hasattr(forward, "no_sync")
+        with (contextlib.nullcontext() if sync else forward.no_sync()), autocast(device, dtype):
+            out = forward(x, enc, pred)
+        loss = out.loss / accum
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+        loss_sum += out.loss.detach()
+    loss_mean = all_reduce_mean(loss_sum / accum)
+    finite = bool(torch.isfinite(loss_mean))  # the one host read of a step
+    if scaler is not None:
+        scaler.unscale_(optimizer)
+    norms = (grad_norm(model.encoder, clip_grad), grad_norm(model.predictor, clip_grad))
+    if finite:
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        model.update_target(momentum)
+    elif scaler is not None:  # unscale_ was called: close this scaler iteration, back off
+        scaler.update(scaler.get_scale() * scaler.get_backoff_factor())
+    optimizer.zero_grad(set_to_none=True)
+    return StepResult(loss_mean, finite, *norms, out.targets, out.num_context, out.num_target)
