@@ -7,7 +7,10 @@ truncated download never surfaces as an anonymous `KeyError: 101` from deep insi
 from __future__ import annotations
 
 import json
+import os
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +114,19 @@ def read_export(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, An
             str(weights), f"no config: neither {config_path.name} nor embedded metadata"
         )
     return tensors, config, weights
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
+
+    A crash or an exception leaves either the old file or none, never a half-written one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,129 @@
+"""`vjepa export`: a checkpoint's encoder (and optionally predictor) to safetensors + JSON, or to
+the official V-JEPA / I-JEPA layout.
+
+    vjepa export vitl16.pth.tar exported/vitl16                 # folder: model.safetensors,
+                                                                 #         config.json
+    vjepa export run/latest.pt vitl16-official.pth.tar --format vjepa --predictor
+
+`load_pretrained` reads both back. Files are written under a temporary name and renamed, so an
+interrupted export never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import vjepa
+from vjepa.checkpoints.convert import to_official
+from vjepa.checkpoints.io import EXPORT_CONFIG, EXPORT_WEIGHTS, atomic_write
+from vjepa.pretrained import EXPORT_FORMAT, Pretrained, load_pretrained
+
+FORMATS = ("safetensors", "vjepa", "ijepa")
+
+
+def _tensors(model: torch.nn.Module, part: str) -> dict[str, torch.Tensor]:
+    return {f"{part}.{k}": v.detach().cpu().contiguous().clone()
+            for k, v in model.state_dict().items()}
+
+
+def export_config(encoder: Pretrained, predictor: Pretrained | None) -> dict[str, Any]:
+    """The JSON config of an export: architectures, preprocessing and provenance."""
+    config: dict[str, Any] = {
+        "format": EXPORT_FORMAT,
+        "version": vjepa.__version__,
+        "source": {"path": encoder.path, "layout": encoder.layout, "which": encoder.which,
+                   "epoch": encoder.epoch},
+        "encoder": encoder.arch.to_dict(),
+        "preprocess": encoder.preprocess.to_dict(),
+    }
+    if predictor is not None:
+        config["predictor"] = predictor.arch.to_dict()
+    return config
+
+
+def export_safetensors(encoder: Pretrained, out_dir: str | Path,
+                       predictor: Pretrained | None = None) -> Path:
+    """Write `out_dir/model.safetensors` (keys `encoder.*`, `predictor.*`, the config in its
+    metadata) and `out_dir/config.json`. Returns the folder."""
+    from safetensors.torch import save_file
+
+    _check_encoder(encoder)
+    out_dir = Path(out_dir)
+    config = export_config(encoder, predictor)
+    tensors = _tensors(encoder.model, "encoder")
+    if predictor is not None:
+        tensors.update(_tensors(predictor.model, "predictor"))
+    text = json.dumps(config, indent=2, sort_keys=True)
+    with atomic_write(out_dir / EXPORT_WEIGHTS) as tmp:
+        save_file(tensors, str(tmp), metadata={"config": text})
+    with atomic_write(out_dir / EXPORT_CONFIG) as tmp:
+        tmp.write_text(text + "\n")
+    return out_dir
+
+
+def export_official(encoder: Pretrained, out_path: str | Path, layout: str,
+                    predictor: Pretrained | None = None) -> Path:
+    """Write a `torch.save` file in the official `layout` ("vjepa": `module.backbone.` keys,
+    "ijepa": `module.` keys) that the official evaluation code loads. The encoder is stored
+    under the key it came from (`target_encoder` or `encoder`)."""
+    _check_encoder(encoder)
+    if layout == "ijepa" and encoder.arch.num_frames > 1:
+        raise ValueError("the official I-JEPA layout holds image encoders; this one is a video "
+                         f"encoder of {encoder.arch.num_frames} frames: use --format vjepa")
+    out: dict[str, Any] = {encoder.which: to_official(encoder.model.state_dict(), layout),
+                           "epoch": encoder.epoch}
+    if predictor is not None:
+        out["predictor"] = to_official(predictor.model.state_dict(), layout)
+    with atomic_write(out_path) as tmp:
+        torch.save(out, tmp)
+    return Path(out_path)
+
+
+def _check_encoder(encoder: Pretrained) -> None:
+    if encoder.which not in ("encoder", "target_encoder"):
+        raise ValueError(f"export needs an encoder, got {encoder.which!r}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="vjepa export", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="official .pth.tar/.pt, training checkpoint or export")
+    parser.add_argument("out", help="output folder (safetensors) or file (official formats)")
+    parser.add_argument("--format", choices=FORMATS, default="safetensors")
+    parser.add_argument("--which", choices=("target_encoder", "encoder"), default=None,
+                        help="encoder to export (default: target_encoder)")
+    parser.add_argument("--predictor", action="store_true", help="also export the predictor")
+    parser.add_argument("--num-heads", type=int, default=None)
+    parser.add_argument("--num-frames", type=int, default=None)
+    parser.add_argument("--img-size", type=int, default=None)
+    parser.add_argument("--frame-step", type=int, default=None)
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow full unpickling (only for files you trust)")
+    parser.add_argument("--overwrite", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    out = Path(args.out)
+    target = out / EXPORT_WEIGHTS if args.format == "safetensors" else out
+    if target.exists() and not args.overwrite:
+        raise SystemExit(f"vjepa export: {target} exists (pass --overwrite to replace it)")
+    options: dict[str, Any] = {}
+    for name in ("num_heads", "num_frames", "img_size"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    load = dict(options, frame_step=args.frame_step, trust_pickle=args.trust_pickle)
+    encoder = load_pretrained(args.checkpoint, args.which, **load)
+    predictor = load_pretrained(args.checkpoint, "predictor", **load) if args.predictor else None
+    if args.format == "safetensors":
+        written = export_safetensors(encoder, out, predictor)
+    else:
+        written = export_official(encoder, out, args.format, predictor)
+    print(f"exported {encoder.which} ({encoder.layout}) of {args.checkpoint} -> {written}")
+    return 0
