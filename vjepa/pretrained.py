@@ -83,12 +83,13 @@ class Pretrained:
     epoch: int | None = None
 
 
-def preprocessing_for(arch: EncoderArch, frame_step: int | None) -> Preprocessing:
-    step = frame_step if frame_step is not None else (VIDEO_FRAME_STEP if arch.num_frames > 1
-                                                      else 1)
+def preprocessing_for(img_size: tuple[int, int], num_frames: int,
+                      frame_step: int | None = None) -> Preprocessing:
+    """An encoder's preprocessing; `frame_step` defaults to 4 for video, 1 for images."""
+    step = frame_step if frame_step is not None else (VIDEO_FRAME_STEP if num_frames > 1 else 1)
     if step < 1:
         raise ValueError(f"frame_step must be >= 1, got {step}")
-    return Preprocessing(tuple(arch.img_size), arch.num_frames, step)
+    return Preprocessing(tuple(img_size), num_frames, step)
 
 
 def _is_export(path: Path) -> bool:
@@ -140,8 +141,8 @@ def _load_torch_file(path: str, which: str | None, options: dict[str, Any],
         arch: Any = infer_predictor(state, path, encoder)
     else:
         encoder = arch = infer_encoder(state, path, **options)
-    pre = Pretrained(None, preprocessing_for(encoder, frame_step), arch, encoder, layout, which,
-                     path, epoch)
+    prep = preprocessing_for(encoder.img_size, encoder.num_frames, frame_step)
+    pre = Pretrained(None, prep, arch, encoder, layout, which, path, epoch)
     return arch.build(), pre, state
 
 

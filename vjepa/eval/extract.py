@@ -1,0 +1,192 @@
+"""`vjepa extract`: frozen features of every video/image of an index file or folder.
+
+    vjepa extract vitl16.pth.tar videos/ features/ --stride 32 --pool mean
+
+One safetensors file per input, at the input's path relative to the input root plus
+`.safetensors` (tensors "features" and, for videos, "start_s", "end_s", "frame_indices"; the
+window times and the extraction config also in its metadata), and a manifest
+(`manifest.json`, or `manifest-rank<r>-of-<w>.json` per shard) listing every input as done,
+skipped (already extracted) or bad (with the decoder's reason). Resumable: finished files are
+skipped, and files are written under a temporary name then renamed, so an interrupted run
+never leaves a half-written file. `run_extract(ExtractConfig(..., rank=r, world_size=w))`
+processes one shard, so a launcher can run one task per GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from vjepa.checkpoints.io import atomic_write
+from vjepa.data.decoders import DEFAULT_BACKEND, DecodeError
+from vjepa.data.index import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_index_file
+from vjepa.features import Features, extract_features
+from vjepa.pretrained import Pretrained, load_pretrained
+
+SUFFIX = ".safetensors"
+
+
+@dataclass
+class ExtractConfig:
+    """Everything one extraction task needs (the CLI flags, one to one)."""
+
+    checkpoint: str
+    inputs: str  # an index file (`path label` lines) or a folder (searched recursively)
+    out_dir: str
+    which: str | None = None
+    num_heads: int | None = None
+    frames_per_clip: int | None = None
+    frame_step: int | None = None
+    stride: int | None = None
+    pool: str = "none"
+    layers: list[int] | None = None
+    batch_size: int = 8
+    device: str = "auto"  # auto | cpu | cuda | cuda:<i>
+    backend: str = DEFAULT_BACKEND
+    rank: int = 0
+    world_size: int = 1
+    progress: bool = True
+    trust_pickle: bool = False
+    extensions: list[str] = field(
+        default_factory=lambda: sorted({e.lower() for e in (*VIDEO_EXTENSIONS,
+                                                              *IMAGE_EXTENSIONS)}))
+
+
+def list_inputs(inputs: str | Path, extensions: list[str]) -> tuple[list[Path], Path]:
+    """(sorted input files, root they are named relative to) of an index file or folder."""
+    inputs = Path(inputs)
+    if inputs.is_dir():
+        allowed = {e.lower() for e in extensions}
+        files = sorted(p for p in inputs.rglob("*") if p.is_file() and p.suffix.lower() in allowed)
+        if not files:
+            raise ValueError(f"no files with extensions {sorted(allowed)} under {inputs}")
+        return files, inputs
+    files = sorted({Path(s.path) for s in read_index_file(inputs)})
+    if not files:
+        raise ValueError(f"index file {inputs} lists no files")
+    return files, Path(os.path.commonpath([str(f.parent) for f in files]))
+
+
+def output_path(file: Path, root: Path, out_dir: Path) -> Path:
+    return out_dir / (str(file.relative_to(root)) + SUFFIX)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _metadata(feats: Features, cfg: ExtractConfig, pre: Pretrained, source: Path
+              ) -> dict[str, str]:
+    times = None
+    if feats.start_s is not None:
+        times = [[s, e] for s, e in zip(feats.start_s.tolist(), feats.end_s.tolist(),
+                                        strict=True)]
+    config = {"extract": {k: v for k, v in asdict(cfg).items()
+                          if k not in ("rank", "world_size", "progress", "extensions")},
+              "encoder": pre.arch.to_dict(), "preprocess": pre.preprocess.to_dict(),
+              "layout": pre.layout, "which": pre.which}
+    return {"source": str(source), "window_times_s": json.dumps(times),
+            "fps": json.dumps(feats.fps), "num_source_frames": json.dumps(feats.num_source_frames),
+            "pool": feats.pool, "layers": json.dumps(feats.layers), "config": json.dumps(config)}
+
+
+def write_features(path: Path, feats: Features, metadata: dict[str, str]) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {"features": feats.features.contiguous()}
+    if feats.start_s is not None:
+        tensors.update(start_s=feats.start_s, end_s=feats.end_s,
+                       frame_indices=feats.frame_indices.contiguous())
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def _one(file: Path, out: Path, pre: Pretrained, cfg: ExtractConfig) -> dict[str, Any]:
+    entry: dict[str, Any] = {"input": str(file), "output": str(out)}
+    if out.exists():
+        return {**entry, "status": "skipped"}
+    try:
+        feats = extract_features(
+            pre, file, frames_per_clip=cfg.frames_per_clip, frame_step=cfg.frame_step,
+            stride=cfg.stride, pool=cfg.pool, layers=cfg.layers, batch_size=cfg.batch_size,
+            backend=cfg.backend,
+        )
+    except DecodeError as error:  # reported in the manifest and skipped, by design
+        return {**entry, "status": "bad", "reason": error.reason, "detail": error.detail}
+    write_features(out, feats, _metadata(feats, cfg, pre, file))
+    return {**entry, "status": "done", "windows": int(feats.features.shape[0])}
+
+
+def manifest_path(out_dir: Path, rank: int, world_size: int) -> Path:
+    if world_size == 1:
+        return out_dir / "manifest.json"
+    return out_dir / f"manifest-rank{rank}-of-{world_size}.json"
+
+
+def run_extract(cfg: ExtractConfig) -> dict[str, Any]:
+    """Extract the shard `rank` of `world_size` of the inputs; returns the manifest."""
+    if not 0 <= cfg.rank < cfg.world_size:
+        raise ValueError(f"need 0 <= rank < world_size, got rank {cfg.rank}, "
+                         f"world_size {cfg.world_size}")
+    files, root = list_inputs(cfg.inputs, cfg.extensions)
+    out_dir = Path(cfg.out_dir)
+    pre = load_pretrained(cfg.checkpoint, cfg.which, num_heads=cfg.num_heads,
+                          frame_step=cfg.frame_step, trust_pickle=cfg.trust_pickle,
+                          device=_device(cfg.device))
+    shard = files[cfg.rank :: cfg.world_size]
+    entries = [
+        _one(file, output_path(file, root, out_dir), pre, cfg)
+        for file in tqdm(shard, desc=f"extract [{cfg.rank}/{cfg.world_size}]",
+                         disable=not cfg.progress, unit="file")
+    ]
+    counts = {s: sum(e["status"] == s for e in entries) for s in ("done", "skipped", "bad")}
+    manifest = {"checkpoint": cfg.checkpoint, "inputs": cfg.inputs, "rank": cfg.rank,
+                "world_size": cfg.world_size, "counts": counts, "files": entries}
+    with atomic_write(manifest_path(out_dir, cfg.rank, cfg.world_size)) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def parse_args(argv: list[str] | None) -> ExtractConfig:
+    p = argparse.ArgumentParser(prog="vjepa extract", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="official/training checkpoint or `vjepa export` folder")
+    p.add_argument("inputs", help="index file (`path label` lines) or folder")
+    p.add_argument("out_dir")
+    p.add_argument("--which", choices=("target_encoder", "encoder"), default=None)
+    p.add_argument("--num-heads", type=int, default=None)
+    p.add_argument("--frames-per-clip", type=int, default=None)
+    p.add_argument("--frame-step", type=int, default=None)
+    p.add_argument("--stride", type=int, default=None, help="source frames between windows")
+    p.add_argument("--pool", choices=("none", "mean"), default="none")
+    p.add_argument("--layers", type=int, nargs="+", default=None)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--backend", default=DEFAULT_BACKEND)
+    p.add_argument("--rank", type=int, default=0)
+    p.add_argument("--world-size", type=int, default=1)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--trust-pickle", action="store_true")
+    return ExtractConfig(**vars(p.parse_args(argv)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_args(argv)
+    manifest = run_extract(cfg)
+    counts = manifest["counts"]
+    where = manifest_path(Path(cfg.out_dir), cfg.rank, cfg.world_size)
+    print(f"extracted {counts['done']}, skipped {counts['skipped']} already done, "
+          f"{counts['bad']} bad; manifest {where}")
+    for entry in manifest["files"]:
+        if entry["status"] == "bad":
+            print(f"  bad ({entry['reason']}): {entry['input']} {entry['detail']}")
+    return 0
