@@ -1,0 +1,42 @@
+"""The README's Python API example runs as written (on a tiny fake checkpoint and video)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+from data_fixtures import make_video
+from PIL import Image
+from test_pretrained_fakes import vjepa_file
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def api_example() -> str:
+    text = README.read_text()
+    begin, end = "<!-- api-example:begin -->", "<!-- api-example:end -->"
+    found = re.search(begin + r"\s*```python\n(.*?)```\s*" + end, text, re.S)
+    assert found, "README lost its api-example block"
+    return found.group(1)
+
+
+def test_readme_example_runs(tmp_path: Path, capsys) -> None:
+    code = api_example()
+    assert len(code.strip().splitlines()) <= 10
+    vjepa_file(tmp_path / "vitl16.pth.tar", frames=4, img=32, patch=8, depth=4)
+    make_video(tmp_path / "video.mp4", num_frames=20)
+    Image.fromarray(np.full((40, 50, 3), 120, np.uint8)).save(tmp_path / "photo.jpg")
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        scope: dict = {}
+        exec(compile(code, str(README), "exec"), scope)
+    finally:
+        os.chdir(cwd)
+    printed = capsys.readouterr().out
+    assert printed.startswith("vjepa 192")
+    assert tuple(scope["out"].features.shape) == (len(scope["out"].start_s), 192)
+    assert scope["tokens"].shape[1:] == (2, 32, 192)
+    assert tuple(scope["image"].shape) == (1, 192)
