@@ -9,7 +9,7 @@ import pytest
 import torch
 from test_pretrained_fakes import ijepa_file, vjepa_file
 
-from vjepa.checkpoints.errors import CheckpointError
+from vjepa.checkpoints.errors import CheckpointError, StateDictMismatchError
 from vjepa.export import export_official, export_safetensors, main
 from vjepa.pretrained import Pretrained, load_pretrained
 
@@ -81,12 +81,27 @@ def test_cli_export_and_overwrite(tmp_path: Path, capsys) -> None:
     assert not [p for p in tmp_path.rglob(".*tmp*")]  # no temporary files left behind
 
 
+def _rewrite_config(folder: Path, edit) -> None:
+    """Change the config in config.json and in the weights' metadata alike."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    config = json.loads((folder / "config.json").read_text())
+    edit(config)
+    text = json.dumps(config)
+    with safe_open(str(folder / "model.safetensors"), "pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"config": text})
+    (folder / "config.json").write_text(text)
+
+
 def test_broken_exports(tmp_path: Path) -> None:
     enc = load_pretrained(vjepa_file(tmp_path / "v.pth.tar"))
     folder = export_safetensors(enc, tmp_path / "exp")
     weights = folder / "model.safetensors"
     with pytest.raises(ValueError, match="fixes the architecture"):
         load_pretrained(folder, num_heads=3)
+
     config = json.loads((folder / "config.json").read_text())
     config["encoder"]["depth"] = 3
     (folder / "config.json").write_text(json.dumps(config))
@@ -94,10 +109,26 @@ def test_broken_exports(tmp_path: Path) -> None:
         load_pretrained(folder)
     (folder / "config.json").unlink()
     assert load_pretrained(folder).arch == enc.arch  # the embedded copy suffices
+
+    export_safetensors(enc, folder)
+    _rewrite_config(folder, lambda c: c["encoder"].update(mlp_ratoi=4.0))
+    with pytest.raises(CheckpointError, match="mlp_ratoi"):
+        load_pretrained(folder)
+    def deeper(config: dict) -> None:
+        del config["encoder"]["mlp_ratoi"]
+        config["encoder"]["depth"] = 3
+
+    _rewrite_config(folder, deeper)
+    with pytest.raises(StateDictMismatchError, match="blocks.2.norm1.weight"):
+        load_pretrained(folder)  # a config that promises more than the weights hold
+
     data = weights.read_bytes()
     weights.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError) as info:
         load_pretrained(folder)
     assert str(weights) in str(info.value)
+    weights.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty file"):
+        load_pretrained(folder)
     with pytest.raises(ValueError, match="video encoder"):
         export_official(enc, tmp_path / "x.pt", "ijepa")

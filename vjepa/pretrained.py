@@ -160,9 +160,12 @@ def _load_export(path: str, which: str | None, frame_step: int | None
             str(weights), f"asked for {which!r}, this export holds the "
             f"{config['source']['which']!r} of {config['source']['path']}",
         )
-    encoder = EncoderArch.from_dict(config["encoder"])
-    arch = encoder if part == "encoder" else PredictorArch.from_dict(config["predictor"])
-    prep = Preprocessing.from_dict(config["preprocess"])
+    try:
+        encoder = EncoderArch.from_dict(config["encoder"])
+        arch = encoder if part == "encoder" else PredictorArch.from_dict(config["predictor"])
+        prep = Preprocessing.from_dict(config["preprocess"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(str(weights), f"invalid export config: {error!r}") from error
     if frame_step is not None:
         prep = Preprocessing(prep.resolution, prep.num_frames, frame_step, prep.mean, prep.std)
     state = {k[len(part) + 1:]: v for k, v in tensors.items() if k.startswith(part + ".")}

@@ -10,16 +10,30 @@ from vjepa.models.predictor import Predictor
 from vjepa.models.vit import VisionTransformer
 
 
-def _from_dict(cls: type, data: dict[str, Any], what: str) -> Any:
-    names = {f.name for f in fields(cls)}
-    unknown, missing = sorted(set(data) - names), sorted(names - set(data))
-    if unknown or missing:
-        raise ValueError(f"{what} config: unknown keys {unknown}, missing keys {missing}")
-    return cls(**data)
+class _Record:
+    """JSON round trip of an architecture dataclass (tuples become lists and back)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)  # type: ignore[call-overload]
+        if "img_size" in out:
+            out["img_size"] = list(out["img_size"])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        data = dict(data)
+        if "img_size" in data:
+            data["img_size"] = tuple(data["img_size"])
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        unknown, missing = sorted(set(data) - names), sorted(names - set(data))
+        if unknown or missing:
+            raise ValueError(f"{cls.__name__} config: unknown keys {unknown}, "
+                             f"missing keys {missing}")
+        return cls(**data)
 
 
 @dataclass(frozen=True)
-class EncoderArch:
+class EncoderArch(_Record):
     img_size: tuple[int, int]
     patch_size: int
     num_frames: int
@@ -41,20 +55,9 @@ class EncoderArch:
             qkv_bias=self.qkv_bias, uniform_power=self.uniform_power, pos_order=self.pos_order,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["img_size"] = list(self.img_size)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> EncoderArch:
-        data = dict(data)
-        data["img_size"] = tuple(data.get("img_size", ()))
-        return _from_dict(cls, data, "encoder")
-
 
 @dataclass(frozen=True)
-class PredictorArch:
+class PredictorArch(_Record):
     img_size: tuple[int, int]
     patch_size: int
     num_frames: int
@@ -80,20 +83,9 @@ class PredictorArch:
             mask_token_layout=self.mask_token_layout, num_mask_tokens=self.num_mask_tokens,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["img_size"] = list(self.img_size)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PredictorArch:
-        data = dict(data)
-        data["img_size"] = tuple(data.get("img_size", ()))
-        return _from_dict(cls, data, "predictor")
-
 
 @dataclass(frozen=True)
-class ProbeArch:
+class ProbeArch(_Record):
     embed_dim: int
     num_heads: int
     num_classes: int
@@ -108,10 +100,3 @@ class ProbeArch:
             mlp_ratio=self.mlp_ratio, depth=self.depth, qkv_bias=self.qkv_bias,
             apply_proj=self.apply_proj,
         )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ProbeArch:
-        return _from_dict(cls, dict(data), "probe")
