@@ -232,3 +232,15 @@ def test_builder_rejects_inconsistent_arguments(tree: dict) -> None:
         build_dataset("video", [tree["clean"]], fps=5.0)
     with pytest.raises(ValueError, match="keep"):
         build_dataset("video", [tree["clean"]], short_policy="keep")
+
+
+def test_collate_keeps_extra_keys_and_checks_items() -> None:
+    item = {"video": torch.zeros(1, 3, 2, 4, 4), "label": 1, "index": 0,
+            "clip_indices": torch.zeros(1, 2, dtype=torch.long), "bad": [("a.mp4", "empty")]}
+    batch = collate_samples([item | {"step": 7}, item | {"step": 7, "bad": []}])
+    assert batch["video"].shape == (2, 1, 3, 2, 4, 4) and batch["step"].tolist() == [7, 7]
+    assert batch["bad"] == [("a.mp4", "empty")] and batch["label"].tolist() == [1, 1]
+    with pytest.raises(ValueError, match="step"):
+        collate_samples([item | {"step": 7}, item])
+    with pytest.raises(ValueError, match="empty"):
+        collate_samples([])

@@ -44,7 +44,9 @@ def write_video(
         raise ValueError(f"fps and gop must be positive, got fps={fps}, gop={gop}")
     import av
 
-    options = {"movflags": "+faststart"} if path.suffix == ".mp4" else {}
+    options = {"fflags": "+bitexact"}  # no random ids or dates in the container
+    if path.suffix == ".mp4":
+        options["movflags"] = "+faststart"
     count = 0
     with av.open(str(path), mode="w", options=options) as container:
         stream = None
@@ -53,7 +55,13 @@ def write_video(
                 raise ValueError(f"frames must be uint8 [H, W, 3], got {frame.dtype} {frame.shape}")
             if stream is None:
                 stream = _add_stream(container, codec, frame.shape, fps, gop, crf, preset, threads)
-            video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            # Convert to packed yuv420p planes ourselves: frames converted inside the encoder
+            # carry uninitialised row padding that x264 reads, so the bytes would vary run to run.
+            planes = rgb.reformat(format="yuv420p").to_ndarray()
+            video_frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
+            video_frame.pts = count  # explicit timestamps: output bytes depend on inputs only
+            video_frame.time_base = 1 / Fraction(fps)
             container.mux(stream.encode(video_frame))
             count += 1
         if stream is None:
@@ -70,6 +78,7 @@ def _add_stream(container, codec: str, shape: tuple[int, ...], fps: int | Fracti
     stream = container.add_stream(codec, rate=fps)
     stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
     stream.codec_context.gop_size = gop
+    stream.codec_context.time_base = 1 / Fraction(fps)
     stream.codec_context.thread_count = threads
     options = {"crf": str(crf)}
     if codec == "libx264":

@@ -72,24 +72,25 @@ def smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int,
 
 
 def render_motion_clip(rng: np.random.Generator, direction: int, num_directions: int,
-                       num_frames: int, size: int) -> list[np.ndarray]:
-    """Frames of one shape moving in ``direction`` (of ``num_directions`` on the circle),
-    wrapping around the borders, over a background redrawn every frame."""
+                       num_frames: int, size: int, width: int | None = None) -> list[np.ndarray]:
+    """Frames [size, width, 3] of one shape moving in ``direction`` (of ``num_directions`` on
+    the circle), wrapping around the borders, over a background redrawn every frame."""
+    height, width = size, width or size
     angle = 2 * math.pi * direction / num_directions
-    speed = rng.uniform(1.5, 3.0) * size / 64
+    speed = rng.uniform(1.5, 3.0) * height / 64
     velocity = np.array([math.cos(angle), math.sin(angle)]) * speed  # (x, y), y down
-    start = rng.uniform(0, size, 2)
+    start = rng.uniform(0, 1, 2) * (width, height)
     kind = SHAPES[rng.integers(len(SHAPES))]
-    radius = rng.uniform(0.12, 0.2) * size
+    radius = rng.uniform(0.12, 0.2) * height
     colour = rng.integers(0, 256, 3)
     colour[rng.integers(3)] = rng.choice([20, 235])  # saturated, stands out of the mid-grey noise
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     frames = []
     for t in range(num_frames):
-        frame = smooth_noise(rng, size, size, 4, 60, 190).copy()
+        frame = smooth_noise(rng, height, width, 4, 60, 190).copy()
         cx, cy = start + velocity * t
-        dx = (xs - cx + size / 2) % size - size / 2  # toroidal offsets: shapes wrap around
-        dy = (ys - cy + size / 2) % size - size / 2
+        dx = (xs - cx + width / 2) % width - width / 2  # toroidal offsets: shapes wrap around
+        dy = (ys - cy + height / 2) % height - height / 2
         frame[shape_mask(kind, dx, dy, radius)] = colour
         frames.append(frame)
     return frames
@@ -117,11 +118,11 @@ def _finish(root: Path, params: dict, lines: list[str], names: list[str]) -> Pat
     return index
 
 
-def _video_job(job: tuple[Path, int, int, int, int, int, int]) -> None:
-    path, seed, i, label, num_classes, num_frames, size = job
+def _video_job(job: tuple) -> None:
+    path, seed, i, label, num_classes, num_frames, size, width, fps, gop, preset = job
     rng = np.random.default_rng([seed, i])
-    frames = render_motion_clip(rng, label * (8 // num_classes), 8, num_frames, size)
-    write_video(path, frames, fps=25, gop=num_frames, crf=20)
+    frames = render_motion_clip(rng, label * (8 // num_classes), 8, num_frames, size, width)
+    write_video(path, frames, fps=fps, gop=gop, crf=20, preset=preset)
 
 
 def make_synthetic_videos(
@@ -133,6 +134,10 @@ def make_synthetic_videos(
     seed: int = 0,
     num_workers: int = 1,
     progress: bool = False,
+    width: int | None = None,
+    fps: int = 25,
+    gop: int | None = None,
+    preset: str = "ultrafast",
 ) -> Path:
     """Build (or reuse) the motion-direction video set under ``root``.
 
@@ -141,10 +146,17 @@ def make_synthetic_videos(
         num_videos: number of clips; labels are balanced (clip ``i`` has ``i % num_classes``).
         num_classes: 2, 4 or 8 motion directions.
         num_frames: frames per clip (25 fps).
-        size: frame height and width in pixels (even).
+        size: frame height (and width unless ``width`` is given) in pixels, even.
         seed: clip ``i`` is drawn from ``numpy.random.default_rng([seed, i])``.
         num_workers: processes used to render and encode.
         progress: show a progress bar.
+        width: frame width (even); default ``size``.
+        fps: frame rate of the files.
+        gop: keyframe interval; default ``num_frames`` (one keyframe per clip).
+        preset: x264 preset. ``ultrafast`` (default) gives byte-identical files on every run;
+            presets with sub-pixel motion search are not byte-reproducible on small frames
+            such as 64x64 (x264 then reads uninitialised padding), only up to tiny pixel
+            differences. The loader benchmark uses ``veryfast`` on 320x240 for realism.
 
     Returns:
         The index file ``root/index.csv``.
@@ -154,12 +166,17 @@ def make_synthetic_videos(
             f"num_videos, num_frames, num_workers must be >= 1, got {num_videos}, "
             f"{num_frames}, {num_workers}"
         )
-    if size < 16 or size % 2:
-        raise ValueError(f"size must be an even number >= 16, got {size}")
+    width = size if width is None else width
+    gop = num_frames if gop is None else gop
+    if min(size, width) < 16 or size % 2 or width % 2:
+        raise ValueError(f"size and width must be even numbers >= 16, got {size}, {width}")
+    if fps < 1 or gop < 1:
+        raise ValueError(f"fps and gop must be >= 1, got {fps}, {gop}")
     names = direction_names(num_classes)
     root = Path(root).resolve()
     params = {"kind": "videos", "num_videos": num_videos, "num_classes": num_classes,
-              "num_frames": num_frames, "size": size, "seed": seed, "version": 1}
+              "num_frames": num_frames, "size": size, "width": width, "fps": fps, "gop": gop,
+              "preset": preset, "seed": seed, "version": 1}
     if _check_marker(root, params):
         return root / INDEX
     jobs, lines = [], []
@@ -167,7 +184,8 @@ def make_synthetic_videos(
         label = i % num_classes
         path = root / "videos" / names[label] / f"{i:06d}.mp4"
         path.parent.mkdir(parents=True, exist_ok=True)
-        jobs.append((path, seed, i, label, num_classes, num_frames, size))
+        jobs.append((path, seed, i, label, num_classes, num_frames, size, width, fps, gop,
+                     preset))
         lines.append(f"{path} {label}\n")
     _run(_video_job, jobs, num_workers, progress)
     return _finish(root, params, lines, names)
