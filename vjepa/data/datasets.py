@@ -165,7 +165,8 @@ class VideoDataset(ClipDataset):
         t = self.frames_per_clip
         views = [self.transform(frames[k * t : (k + 1) * t], generator)
                  for k in range(self.num_clips)]
-        return torch.cat(views), torch.from_numpy(flat).view(self.num_clips, t)
+        video = views[0] if len(views) == 1 else torch.cat(views)  # no copy for one clip
+        return video, torch.from_numpy(flat).view(self.num_clips, t)
 
 
 def read_image(path: str | Path) -> np.ndarray:
