@@ -183,3 +183,13 @@ def test_bad_arguments(tmp_path: Path) -> None:
         load_pretrained(path, "classifier")
     with pytest.raises(CheckpointError, match="does not divide width"):
         load_pretrained(path, num_heads=5)
+
+
+def test_legacy_format_file_loads(tmp_path: Path) -> None:
+    """Files from before torch's zip format are read without memory-mapping."""
+    path = tmp_path / "legacy.pth.tar"
+    torch.save({"target_encoder": encoder_state(PREFIX), "epoch": 3}, path,
+               _use_new_zipfile_serialization=False)
+    pre = load_pretrained(path)
+    assert pre.layout == "vjepa" and pre.epoch == 3
+    _same_weights(pre.model, torch.load(path, weights_only=True)["target_encoder"], PREFIX)

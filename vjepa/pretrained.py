@@ -106,8 +106,18 @@ def _train_defaults(ckpt: dict[str, Any]) -> tuple[int | None, int | None]:
     return heads, data.get("frame_step")
 
 
-def _finish(model: nn.Module, device: str | torch.device) -> nn.Module:
-    return model.to(device).eval()
+@dataclass
+class _Plan:
+    """What a file holds, before any module is built: the arch and the state to load."""
+
+    arch: EncoderArch | PredictorArch | ProbeArch
+    encoder_arch: EncoderArch | None
+    preprocess: Preprocessing | None
+    layout: str
+    which: str
+    path: str
+    epoch: int | None
+    state: dict[str, torch.Tensor]
 
 
 def _encoder_arch(ckpt: dict[str, Any], layout: str, path: str, options: dict[str, Any]
@@ -117,9 +127,9 @@ def _encoder_arch(ckpt: dict[str, Any], layout: str, path: str, options: dict[st
     return infer_encoder(strip_wrappers(state, path), path, **options)
 
 
-def _load_torch_file(path: str, which: str | None, options: dict[str, Any],
+def _plan_torch_file(path: str, which: str | None, options: dict[str, Any],
                      frame_step: int | None, apply_proj: bool | None,
-                     trust_pickle: bool) -> tuple[nn.Module, Pretrained, dict]:
+                     trust_pickle: bool) -> _Plan:
     ckpt = read_torch_checkpoint(path, trust_pickle=trust_pickle)
     layout = detect_layout(ckpt, path)
     which = which or default_which(layout)
@@ -134,20 +144,17 @@ def _load_torch_file(path: str, which: str | None, options: dict[str, Any],
     if which == "classifier":
         arch = infer_probe(state, path, options["num_heads"],
                            apply_proj=False if apply_proj is None else apply_proj)
-        pre = Pretrained(None, None, arch, None, layout, which, path, epoch)
-        return arch.build(), pre, state
+        return _Plan(arch, None, None, layout, which, path, epoch, state)
     if which == "predictor":
         encoder = _encoder_arch(ckpt, layout, path, options)
         arch: Any = infer_predictor(state, path, encoder)
     else:
         encoder = arch = infer_encoder(state, path, **options)
     prep = preprocessing_for(encoder.img_size, encoder.num_frames, frame_step)
-    pre = Pretrained(None, prep, arch, encoder, layout, which, path, epoch)
-    return arch.build(), pre, state
+    return _Plan(arch, encoder, prep, layout, which, path, epoch, state)
 
 
-def _load_export(path: str, which: str | None, frame_step: int | None
-                 ) -> tuple[nn.Module, Pretrained, dict]:
+def _plan_export(path: str, which: str | None, frame_step: int | None) -> _Plan:
     tensors, config, weights = read_export(path)
     if config.get("format") != EXPORT_FORMAT:
         raise CheckpointError(str(weights), f"unknown export format {config.get('format')!r}")
@@ -169,9 +176,8 @@ def _load_export(path: str, which: str | None, frame_step: int | None
     if frame_step is not None:
         prep = Preprocessing(prep.resolution, prep.num_frames, frame_step, prep.mean, prep.std)
     state = {k[len(part) + 1:]: v for k, v in tensors.items() if k.startswith(part + ".")}
-    pre = Pretrained(None, prep, arch, encoder, "vjepa-export", which, str(weights),
-                     config["source"].get("epoch"))
-    return arch.build(), pre, state
+    return _Plan(arch, encoder, prep, "vjepa-export", which, str(weights),
+                 config["source"].get("epoch"), state)
 
 
 def load_pretrained(
@@ -220,12 +226,12 @@ def load_pretrained(
         given = sorted(k for k, v in pinned.items() if v is not None)
         raise ValueError(f"{path}: an export's config fixes the architecture; do not pass {given}")
     if _is_export(Path(path)):
-        model, pre, state = _load_export(path, which, frame_step)
+        plan = _plan_export(path, which, frame_step)
     else:
         options = {"num_heads": num_heads, "num_frames": num_frames, "img_size": img_size,
                    "uniform_power": uniform_power}
-        model, pre, state = _load_torch_file(path, which, options, frame_step, apply_proj,
-                                             trust_pickle)
-    load_strict(model, state, pre.path, f"{pre.which} state dict")
-    pre.model = _finish(model, device)
-    return pre
+        plan = _plan_torch_file(path, which, options, frame_step, apply_proj, trust_pickle)
+    model = plan.arch.build()
+    load_strict(model, plan.state, plan.path, f"{plan.which} state dict")
+    return Pretrained(model.to(device).eval(), plan.preprocess, plan.arch, plan.encoder_arch,
+                      plan.layout, plan.which, plan.path, plan.epoch)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,13 +38,17 @@ def _existing_file(path: str | Path) -> Path:
 def read_torch_checkpoint(path: str | Path, trust_pickle: bool = False) -> dict[str, Any]:
     """`torch.load` to CPU, `weights_only=True` unless `trust_pickle`.
 
+    Zip-format files (every torch.save since 1.6) are memory-mapped, so only the tensors that
+    are used are read: an official file's optimizer state never reaches memory.
+
     Raises:
         CheckpointError: missing/empty file, truncated or corrupted archive, a file that needs
             arbitrary unpickling (with how to allow it), or a top level that is not a dict.
     """
     path = _existing_file(path)
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+        obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle,
+                         mmap=zipfile.is_zipfile(path))  # zip files: read tensors lazily
     except pickle.UnpicklingError as error:
         if not trust_pickle and "Weights only load failed" in str(error):
             raise CheckpointError(
