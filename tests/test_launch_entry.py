@@ -68,3 +68,21 @@ def counting_run(cfg: DictConfig) -> dict:
             "final_step": _start_step(run_dir), "start_step": start, "checksum": checksum,
             "master": f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}",
             "seed": cfg.seed}
+
+
+def train_then_wait_for_preemption(cfg: DictConfig) -> dict:
+    """The real training (`vjepa.train.main:run`), preempted half-way on its first attempt.
+
+    First attempt: train to step max_steps // 2 (a checkpoint; the schedules are those of the
+    full run, max_steps only stops early), then wait to be preempted. A requeued attempt
+    (Slurm sets SLURM_RESTART_COUNT) runs the whole config, resuming from that checkpoint.
+    """
+    from vjepa.train.main import run
+
+    if int(os.environ.get("SLURM_RESTART_COUNT", "0")) > 0:
+        return run(cfg)
+    first = cfg.copy()
+    first.optim.max_steps = cfg.optim.max_steps // 2
+    run(first)
+    _wait_for_preemption(Path(cfg.run_dir), int(os.environ["RANK"]), 90.0)
+    raise AssertionError("unreachable")

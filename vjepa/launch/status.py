@@ -82,7 +82,7 @@ def read_progress(run_dir: Path) -> Progress | None:
     last = rows[-1]
     if "step" not in last or "loss" not in last:
         raise ValueError(f"{path}: needs 'step' and 'loss' columns, has {sorted(last)}")
-    return Progress(step=int(last["step"]), loss=float(last["loss"]))
+    return Progress(step=int(float(last["step"])), loss=float(last["loss"]))
 
 
 def job_table(run_dirs: list[Path]) -> list[list[str]]:

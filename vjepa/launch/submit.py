@@ -57,8 +57,8 @@ def submit_array(cfgs: Sequence[DictConfig], entry: str) -> list[submitit.Job]:
     if len(set(run_dirs)) != len(run_dirs):
         raise ValueError(f"sweep configs share run folders: {[str(d) for d in run_dirs]}")
     folder = Path(slurm.folder) if slurm.folder else Path(os.path.commonpath(run_dirs)) / "slurm"
+    job_objects = [EntryJob(entry, c) for c in cfgs]  # imports the entry: fails before queuing
     executor = make_executor(str(launcher), slurm, folder)
-    job_objects = [EntryJob(entry, c) for c in cfgs]
     jobs = executor.submit_array(job_objects)
     for job, run_dir in zip(jobs, run_dirs, strict=True):
         record = JobRecord(job_id=str(job.job_id), launcher=str(launcher), entry=entry,
