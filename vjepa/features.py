@@ -18,6 +18,7 @@ never sit in memory whole. Preprocessing is the official evaluation one: short s
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ import torch
 from PIL import Image
 
 from vjepa.data.datasets import read_image
-from vjepa.data.decoders import DEFAULT_BACKEND, open_video
+from vjepa.data.decoders import DEFAULT_BACKEND, VideoReader, open_video
 from vjepa.data.index import IMAGE_EXTENSIONS
 from vjepa.data.sampling import window_indices
 from vjepa.data.transforms import EvalClipTransform
@@ -147,21 +148,34 @@ def _check_options(pool: str, batch_size: int) -> None:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
 
 
+def _window_clips(reader: VideoReader, transform: EvalClipTransform, batch: torch.Tensor
+                  ) -> torch.Tensor:
+    """Decode the frames of a batch of windows [B, T] once each: [B, C, T, crop, crop]."""
+    wanted = torch.unique(batch)  # sorted
+    clip = transform(reader.get_batch(wanted.tolist()))[0]  # [C, U, crop, crop]
+    where = torch.searchsorted(wanted, batch)  # [B, T] positions in `wanted`
+    return clip[:, where].permute(1, 0, 2, 3, 4)
+
+
 def _video(model: VisionTransformer, prep: Preprocessing, path: Path, opts: dict[str, Any]
            ) -> Features:
+    """Windows of a video, decoded one batch ahead (in a thread) of the encoder on a GPU."""
     transform = EvalClipTransform(crop_size=prep.resolution[0], mean=prep.mean, std=prep.std)
     frames_per_clip = opts["frames_per_clip"] or prep.num_frames
     step = opts["frame_step"] or prep.frame_step
+    ahead = next(model.parameters()).device.type == "cuda"  # on a CPU both compete for cores
     feats = []
-    with open_video(path, backend=opts["backend"]) as reader:
+    with open_video(path, backend=opts["backend"]) as reader, ThreadPoolExecutor(1) as pool:
         fps, total = reader.fps, len(reader)
         windows = video_windows(total, frames_per_clip, step, opts["stride"])
-        for batch in windows.split(opts["batch_size"]):
-            wanted = torch.unique(batch)  # sorted
-            frames = reader.get_batch(wanted.tolist())  # [U, H, W, 3] uint8
-            clip = transform(frames)[0]  # [C, U, crop, crop]
-            where = torch.searchsorted(wanted, batch)  # [B, T] positions in `wanted`
-            clips = clip[:, where].permute(1, 0, 2, 3, 4)  # [B, C, T, crop, crop]
+        batches = windows.split(opts["batch_size"])
+        pending = pool.submit(_window_clips, reader, transform, batches[0])
+        for i in range(len(batches)):
+            clips = pending.result()  # the reader is only ever used by one thread at a time
+            if i + 1 < len(batches):
+                pending = pool.submit(_window_clips, reader, transform, batches[i + 1])
+                if not ahead:
+                    pending.result()
             feats.append(_encode(model, clips, opts["layers"], opts["pool"], opts["amp"]))
     start_s = windows[:, 0].double() / fps
     end_s = (windows[:, -1].double() + 1) / fps  # end of the last frame's display interval
