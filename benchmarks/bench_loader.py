@@ -17,7 +17,8 @@ aspect 0.75-1.35, flip; batches of 8 collated with two 3D multi-block mask gener
     decode-<b>   decoding the same clips only, for reference
 
 "1 core" runs pin the process to one CPU (``sched_setaffinity``) with one torch thread;
-"2 workers" runs a DataLoader with 2 worker processes on all CPUs.
+"2 workers" runs a DataLoader with 2 worker processes on ``--loader-cpus`` CPUs (2).
+``--gpu`` also times normalising the uint8 batches on CUDA (``normalize_batch``).
 
 Example:
     python benchmarks/bench_loader.py --data /tmp/vjepa_bench --clips 64 --out results.json
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -154,20 +154,46 @@ def clips_per_second_inline(dataset: torch.utils.data.Dataset, clips: int,
 
 def clips_per_second_loader(dataset: torch.utils.data.Dataset, clips: int, workers: int,
                             collate: Callable) -> float:
-    """DataLoader with ``workers`` processes; the first batch (worker start-up) not timed."""
-    repeats = math.ceil((clips + 2 * BATCH) / len(dataset))
-    indices = [k % len(dataset) for k in range(repeats * len(dataset))]
+    """DataLoader with ``workers`` processes, in steady state: the batches made during worker
+    start-up and prefetching (``2 * workers + 1``) are not timed."""
+    skip = 2 * workers + 1
+    total = clips + skip * BATCH
+    indices = [k % len(dataset) for k in range(total)]
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices),
                                          batch_size=BATCH, num_workers=workers,
                                          collate_fn=collate, prefetch_factor=2)
     iterator = iter(loader)
-    next(iterator)
+    for _ in range(skip):
+        next(iterator)
     start, seen = time.perf_counter(), 0
     for batch in iterator:
-        seen += len(batch["label"]) if isinstance(batch, dict) else len(batch)
-        if seen >= clips:
-            break
+        seen += len(batch["label"])
     return seen / (time.perf_counter() - start)
+
+
+def gpu_normalize(index: Path) -> dict[str, float]:
+    """uint8 batches from the loader, normalised on the GPU: time and agreement with the CPU."""
+    from vjepa.data import normalize_batch, normalize_clip
+
+    dataset = ours(index, "pyav", normalize=False)
+    video = collate_samples([dataset[i % len(dataset)] for i in range(BATCH)])["video"]
+    reference = torch.stack([normalize_clip(v[0].permute(1, 0, 2, 3))[None] for v in video])
+    device = torch.device("cuda")
+    pinned = video.pin_memory()
+    normalize_batch(pinned.to(device))
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(20):
+        out = normalize_batch(pinned.to(device, non_blocking=True))
+    torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / 20
+    cpu_start = time.perf_counter()
+    for v in video:
+        normalize_clip(v[0].permute(1, 0, 2, 3))
+    cpu_seconds = time.perf_counter() - cpu_start
+    return {"gpu ms per batch (copy + normalise)": 1000 * seconds,
+            "cpu ms per batch (normalise, 1 thread)": 1000 * cpu_seconds,
+            "max abs diff vs cpu": float((out.cpu() - reference).abs().max())}
 
 
 def build_files(root: Path, num_videos: int) -> dict[str, Path]:
@@ -175,6 +201,24 @@ def build_files(root: Path, num_videos: int) -> dict[str, Path]:
                                         seed=0, num_workers=max(1, os.cpu_count() or 1),
                                         preset="veryfast", **spec)
             for name, spec in FILE_SETS.items()}
+
+
+def pin(cpus: set[int]) -> bool:
+    """Restrict this process (and workers it starts) to ``cpus``; False where the system
+    refuses (the figures are then marked unpinned in the output)."""
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError as error:
+        print(f"warning: cannot pin to CPUs {sorted(cpus)}: {error}", flush=True)
+        return False
+    return os.sched_getaffinity(0) == cpus
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="*", default=list(FILE_SETS), choices=list(FILE_SETS))
     parser.add_argument("--repeats", type=int, default=3, help="interleaved trials (median)")
     parser.add_argument("--no-loader", action="store_true", help="skip the 2-worker runs")
+    parser.add_argument("--loader-cpus", type=int, default=2,
+                        help="CPUs the 2-worker DataLoader runs may use")
+    parser.add_argument("--gpu", action="store_true", help="also time normalize_batch on CUDA")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON")
     args = parser.parse_args(argv)
 
@@ -202,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         one_core["vjepa-pyav-u8"] = ours(index, "pyav", normalize=False)
         one_core |= {f"decode-{b}": DecodeOnly(paths, b) for b in backends}
         row: dict[str, float] = {}
-        os.sched_setaffinity(0, {cpus[0]})
+        pinned = pin({cpus[0]})
         torch.set_num_threads(1)
         trials: dict[str, list[float]] = {label: [] for label in one_core}
         for _ in range(args.repeats):  # interleaved, so load from elsewhere hits all alike
@@ -213,16 +260,22 @@ def main(argv: list[str] | None = None) -> int:
             row[f"{label} 1 core"] = float(np.median(values))
             print(f"{name} {label:16s} 1 core    {np.median(values):7.1f} clips/s "
                   f"(trials {', '.join(f'{v:.1f}' for v in values)})", flush=True)
-        os.sched_setaffinity(0, set(cpus))
+        pinned &= pin(set(cpus[: args.loader_cpus]))
         if not args.no_loader:
             for label in ("official", "vjepa-pyav", "vjepa-decord"):
                 if label in one_core:
                     value = clips_per_second_loader(one_core[label], args.clips, 2, collate)
                     row[f"{label} 2 workers"] = value
                     print(f"{name} {label:16s} 2 workers {value:7.1f} clips/s", flush=True)
+        pin(set(cpus))
+        row["pinned"] = float(pinned)
+        if args.gpu:
+            row |= gpu_normalize(index)
+            print(name, {k: round(v, 4) for k, v in row.items() if "gpu" in k or "diff" in k})
         results[name] = row
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-            "cpus": len(cpus), "python": platform.python_version(), "torch": torch.__version__,
+            "cpus": len(cpus), "cpu_model": cpu_model(), "python": platform.python_version(),
+            "torch": torch.__version__,
             "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])])}
     if args.out:
         args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=1))
