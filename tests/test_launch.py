@@ -12,7 +12,15 @@ from omegaconf import OmegaConf
 from submitit.slurm.slurm import _make_sbatch_string
 from test_launch_support import ENTRY, let_jobs_import_tests, tiny_cfg, wait_done
 
-from vjepa.launch import EntryJob, as_slurm_config, main, resolve_entry, submit, submit_array
+from vjepa.launch import (
+    EntryJob,
+    as_slurm_config,
+    launch,
+    main,
+    resolve_entry,
+    submit,
+    submit_array,
+)
 from vjepa.launch.executors import slurm_parameters
 from vjepa.launch.records import JobRecord, append_record, read_records
 from vjepa.launch.status import read_progress
@@ -96,8 +104,10 @@ def test_sweep_configs_must_share_cluster_settings_and_not_run_folders(tmp_path:
     a, b = tiny_cfg(tmp_path / "a", "local"), tiny_cfg(tmp_path / "b", "local", tasks=1)
     with pytest.raises(ValueError, match="sweep config 1 has launcher/slurm settings different"):
         submit_array([a, b], ENTRY)
-    with pytest.raises(ValueError, match="sweep configs share run folders"):
+    with pytest.raises(ValueError, match="configs share run folders"):
         submit_array([a, tiny_cfg(tmp_path / "a", "local")], ENTRY)
+    with pytest.raises(ValueError, match="need one run folder per config, got 2 configs and 1"):
+        launch(ENTRY, [a, b], "local", SlurmConfig(), [tmp_path / "a"])
     no_run_dir = tiny_cfg(tmp_path, "local")
     no_run_dir.run_dir = None
     with pytest.raises(ValueError, match="the config has no run_dir"):

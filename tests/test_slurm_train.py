@@ -1,7 +1,10 @@
 """`vjepa train` on a REAL Slurm cluster (CI starts one with ../shared/slurm/start_slurm.sh):
 the tiny recipe as a 2-rank gloo DDP job from the command line, the same run preempted and
 requeued half-way (it must end bit-identical to the uninterrupted one), and a Hydra multirun
-sweep through hydra-submitit-launcher (one finished run per setting)."""
+sweep through hydra-submitit-launcher (one finished run per setting).
+
+The three are submitted together (module fixture) so that Slurm overlaps them where the
+cluster has room (the requeue delay, CPUs left free); each test then waits for its own."""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ import contextlib
 import io
 import re
 import shutil
+import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,6 +33,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 STEPS = 4
+SEEDS = (1, 2)
 TINY = [f"optim.max_steps={STEPS}", "model.depth=1", "model.pred_depth=1", "data.batch_size=2",
         "data.synthetic_num=16", "data.num_workers=0", "dist.device=cpu", "logging.log_every=1",
         "logging.checkpoint_every=2", "logging.tensorboard=false", "logging.plots=false",
@@ -35,14 +41,6 @@ TINY = [f"optim.max_steps={STEPS}", "model.depth=1", "model.pred_depth=1", "data
 SLURM_2_TASKS = ["launcher=slurm", "slurm.gpus_per_node=0", "slurm.tasks_per_node=2",
                  "slurm.cpus_per_task=1", "slurm.time=5", "slurm.signal_delay_s=60",
                  "slurm.job_name=vjepa-test"]
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Slurm must be up (fail, not skip, when installed but down); a shared synthetic-data
-    cache for the module's runs."""
-    require_slurm_up()
-    return str(tmp_path_factory.mktemp("cache"))
 
 
 def run_cli(args: list[str]) -> tuple[int, str]:
@@ -56,24 +54,64 @@ def run_cli(args: list[str]) -> tuple[int, str]:
     return code, out.getvalue()
 
 
+@dataclass
+class InFlight:
+    ddp_dir: Path
+    ddp_printed: str
+    ddp_job: submitit.Job
+    preempt_dir: Path
+    preempt_job: submitit.Job
+    sweep_dir: Path
+    sweep: subprocess.Popen
+
+
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory: pytest.TempPathFactory, cache: str) -> tuple[Path, str, list]:
-    """`vjepa train <tiny> launcher=slurm slurm.tasks_per_node=2 ...`: run folder, printed
-    text, the two ranks' summaries."""
-    run_dir = tmp_path_factory.mktemp("ddp") / "run"
-    code, printed = run_cli(["train", *TINY, *SLURM_2_TASKS, f"data.cache_dir={cache}",
-                             f"run_dir={run_dir}"])
+def in_flight(tmp_path_factory: pytest.TempPathFactory) -> InFlight:
+    require_slurm_up()
+    root = tmp_path_factory.mktemp("train")
+    common = [*TINY, f"data.cache_dir={root / 'cache'}"]
+    # 1. the command line users type: vjepa train ... launcher=slurm slurm.tasks_per_node=2
+    ddp_dir = root / "ddp"
+    code, printed = run_cli(["train", *common, *SLURM_2_TASKS, f"run_dir={ddp_dir}"])
     assert code == 0, printed
     job_id = re.search(r"submitted slurm job (\S+) \(2 tasks\)", printed).group(1)
-    job = submitit.SlurmJob(folder=run_dir / "slurm", job_id=job_id, tasks=(0, 1))
-    return run_dir, printed, wait_done(job, timeout_s=240).results()
+    ddp_job = submitit.SlurmJob(folder=ddp_dir / "slurm", job_id=job_id, tasks=(0, 1))
+    # 2. the same run, through an entry point that waits to be preempted half-way
+    preempt_dir = root / "preempt"
+    cfg = compose([*common, *SLURM_2_TASKS, f"run_dir={preempt_dir}"])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PYTHONPATH", str(TESTS))  # the job imports tests/test_launch_entry.py
+        preempt_job = submit(cfg, "test_launch_entry:train_then_wait_for_preemption")
+    # 3. a Hydra multirun sweep over seeds, a separate `vjepa train -m` process (it blocks)
+    sweep_dir = root / "sweep"
+    sweep_cmd = [sys.executable, "-m", "vjepa.cli", "train", "-m",
+                 "hydra/launcher=submitit_slurm", f"hydra.sweep.dir={sweep_dir}",
+                 "hydra.launcher.timeout_min=5", "hydra.launcher.cpus_per_task=1", *common,
+                 f"seed={','.join(map(str, SEEDS))}", f"run_dir={sweep_dir}/seed_${{seed}}"]
+    log = (root / "sweep.log").open("w")
+    sweep = subprocess.Popen(sweep_cmd, stdout=log, stderr=subprocess.STDOUT)
+    flight = InFlight(ddp_dir, printed, ddp_job, preempt_dir, preempt_job, sweep_dir, sweep)
+    yield flight
+    if sweep.poll() is None:
+        sweep.kill()
+    sweep.wait()
+    log.close()
 
 
-def test_cli_runs_the_tiny_recipe_as_two_rank_ddp_across_slurm_tasks(uninterrupted) -> None:
-    run_dir, printed, results = uninterrupted
+@pytest.fixture(scope="module")
+def uninterrupted(in_flight: InFlight) -> list[dict]:
+    """Both ranks' summaries of the uninterrupted 2-rank run."""
+    return wait_done(in_flight.ddp_job, timeout_s=300).results()
+
+
+def test_cli_runs_the_tiny_recipe_as_two_rank_ddp_across_slurm_tasks(
+    in_flight: InFlight, uninterrupted: list[dict]
+) -> None:
+    run_dir, results = in_flight.ddp_dir, uninterrupted
     (record,) = read_records(run_dir)
-    assert record.launcher == "slurm" and record.entry == "vjepa.train.main:run"
-    assert f"log:    {record.stdout}" in printed and record.num_tasks == 2
+    assert (record.job_id, record.launcher) == (in_flight.ddp_job.job_id, "slurm")
+    assert record.entry == "vjepa.train.main:run" and record.num_tasks == 2
+    assert f"log:    {record.stdout}" in in_flight.ddp_printed
     assert [r["rank"] for r in results] == [0, 1]
     assert {r["step"] for r in results} == {STEPS}
     assert len({r["param_digest"] for r in results}) == 1  # replicas agree bit for bit
@@ -88,38 +126,33 @@ def test_cli_runs_the_tiny_recipe_as_two_rank_ddp_across_slurm_tasks(uninterrupt
 
 
 def test_a_preempted_run_requeues_resumes_and_ends_like_the_uninterrupted_one(
-    tmp_path: Path, cache: str, uninterrupted, monkeypatch: pytest.MonkeyPatch
+    in_flight: InFlight, uninterrupted: list[dict]
 ) -> None:
-    monkeypatch.setenv("PYTHONPATH", str(TESTS))  # the job imports the wrapper below
-    run_dir = tmp_path / "run"
-    cfg = compose([*TINY, *SLURM_2_TASKS, f"data.cache_dir={cache}", f"run_dir={run_dir}"])
-    job = submit(cfg, "test_launch_entry:train_then_wait_for_preemption")
-    wait_until((run_dir / "paused").is_file, 180, f"job {job.job_id} to reach step {STEPS // 2}")
+    run_dir, job = in_flight.preempt_dir, in_flight.preempt_job
+    wait_until((run_dir / "paused").is_file, 300, f"job {job.job_id} to reach step {STEPS // 2}")
     job._interrupt()  # as Slurm preempts: SIGTERM, then USR2 -> checkpoint() -> requeue
-    results = wait_done(job, timeout_s=240).results()
-    log = (run_dir / "train.log").read_text()
-    assert f"step {STEPS // 2} of {STEPS}" in log  # the requeued attempt resumed half-way
-    reference = uninterrupted[2]
+    results = wait_done(job, timeout_s=300).results()
+    assert f"step {STEPS // 2} of {STEPS}" in (run_dir / "train.log").read_text()  # resumed
     assert [(r["step"], r["loss"], r["param_digest"]) for r in results] == [
-        (r["step"], r["loss"], r["param_digest"]) for r in reference]
+        (r["step"], r["loss"], r["param_digest"]) for r in uninterrupted]
 
 
 def test_hydra_multirun_sweep_on_slurm_gives_one_finished_run_per_seed(
-    tmp_path: Path, cache: str
+    in_flight: InFlight
 ) -> None:
-    seeds = (1, 2)
+    try:
+        in_flight.sweep.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"vjepa train -m still running after 300 s; see {in_flight.sweep_dir}")
     # (the exit code is not checked: vjepa.train.main returns 1 when its Hydra task function
     # ran in other processes, as in every multirun; reported to its owner)
-    run_cli(["train", "-m", "hydra/launcher=submitit_slurm", f"hydra.sweep.dir={tmp_path}",
-             "hydra.launcher.timeout_min=5", "hydra.launcher.cpus_per_task=1",
-             *TINY, f"data.cache_dir={cache}", f"seed={','.join(map(str, seeds))}",
-             f"run_dir={tmp_path}/seed_${{seed}}"])
-    losses = []
-    for seed in seeds:
-        run_dir = tmp_path / f"seed_{seed}"
+    last_rows = []
+    for seed in SEEDS:
+        run_dir = in_flight.sweep_dir / f"seed_{seed}"
         assert f"seed: {seed}\n" in (run_dir / "config.yaml").read_text()
         rows = (run_dir / "metrics.csv").read_text().splitlines()
         assert rows[0].startswith("step,") and float(rows[-1].split(",")[0]) == STEPS
-        losses.append(rows[-1])
-    assert losses[0] != losses[1]  # each job ran its own setting
-    assert len(list(tmp_path.glob(".submitit/*/*_result.pkl"))) == len(seeds)
+        last_rows.append(rows[-1])
+    assert last_rows[0] != last_rows[1]  # each job ran its own setting
+    results = list(in_flight.sweep_dir.glob(".submitit/*/*_result.pkl"))
+    assert len(results) == len(SEEDS)

@@ -1,4 +1,9 @@
-"""Submit run configs as submitit jobs (Slurm or local) and record them in their run folders."""
+"""Submit runs as submitit jobs (Slurm or local) and record them in their run folders.
+
+`launch` is the generic core (any picklable config, explicit cluster settings); `submit` and
+`submit_array` take the Hydra configs of `vjepa train` (keys ``launcher``, ``slurm``,
+``run_dir``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import copy
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import submitit
 from omegaconf import DictConfig, OmegaConf
@@ -13,6 +19,45 @@ from omegaconf import DictConfig, OmegaConf
 from vjepa.launch.executors import as_slurm_config, make_executor
 from vjepa.launch.job import EntryJob
 from vjepa.launch.records import JobRecord, append_record, now_utc
+from vjepa.slurm_config import SlurmConfig
+
+
+def launch(entry: str, cfgs: Sequence[Any], launcher: str, slurm: SlurmConfig,
+           run_dirs: Sequence[Path], folder: Path | None = None) -> list[submitit.Job]:
+    """Submit ``entry(cfg)`` for every config (several configs = one job array); print the job
+    ids and log paths, record each job in its run folder, return the jobs.
+
+    Args:
+        entry: ``"package.module:function"``, imported here first (a typo fails before
+            anything is queued) and in every task of the job.
+        cfgs: one picklable config per job, given unchanged to the entry point.
+        launcher: "slurm" or "local".
+        slurm: cluster settings, shared by all the jobs.
+        run_dirs: one run folder per config (records; where the entry point resumes from).
+        folder: submitit files and logs; default ``slurm.folder``, else ``<run folder>/slurm``
+            for one run and ``<common parent of the run folders>/slurm`` for several.
+    """
+    if not cfgs or len(cfgs) != len(run_dirs):
+        raise ValueError(f"need one run folder per config, got {len(cfgs)} configs and "
+                         f"{len(run_dirs)} run folders")
+    run_dirs = [Path(d).absolute() for d in run_dirs]
+    if len(set(run_dirs)) != len(run_dirs):
+        raise ValueError(f"configs share run folders: {[str(d) for d in run_dirs]}")
+    if folder is None:
+        folder = Path(slurm.folder or Path(os.path.commonpath(run_dirs)) / "slurm")
+    job_objects = [EntryJob(entry, c) for c in cfgs]  # imports the entry: fails before queuing
+    executor = make_executor(launcher, slurm, folder)
+    jobs = executor.submit_array(job_objects)
+    for job, run_dir in zip(jobs, run_dirs, strict=True):
+        record = JobRecord(job_id=str(job.job_id), launcher=launcher, entry=entry,
+                           submitted_at=now_utc(), folder=str(folder),
+                           stdout=str(job.paths.stdout), stderr=str(job.paths.stderr),
+                           num_tasks=slurm.nodes * slurm.ntasks_per_node)
+        append_record(run_dir, record)
+        print(f"submitted {launcher} job {job.job_id} ({record.num_tasks} tasks) for {run_dir}\n"
+              f"  log:    {record.stdout}\n  errors: {record.stderr}\n"
+              f"  status: vjepa jobs {run_dir}", flush=True)
+    return jobs
 
 
 def run_dir_of(cfg: DictConfig) -> Path:
@@ -32,18 +77,13 @@ def resolved(cfg: DictConfig) -> DictConfig:
 
 
 def submit(cfg: DictConfig, entry: str) -> submitit.Job:
-    """Submit one run (``cfg.launcher`` = "slurm" | "local", settings in ``cfg.slurm``);
-    print the job id and log paths, record the job in the run folder, return the job."""
+    """Submit one run (``cfg.launcher`` = "slurm" | "local", settings in ``cfg.slurm``)."""
     return submit_array([cfg], entry)[0]
 
 
 def submit_array(cfgs: Sequence[DictConfig], entry: str) -> list[submitit.Job]:
     """Submit several runs (a sweep) as one job array; each config keeps its own run folder.
-
-    All configs must share the launcher and the cluster settings (one executor, one array).
-    The submitit folder is ``slurm.folder``, else ``<run folder>/slurm`` for one run and
-    ``<common parent of the run folders>/slurm`` for a sweep.
-    """
+    All configs must share the launcher and the cluster settings (one executor, one array)."""
     if not cfgs:
         raise ValueError("submit_array needs at least one config, got none")
     cfgs = [resolved(c) for c in cfgs]
@@ -52,21 +92,5 @@ def submit_array(cfgs: Sequence[DictConfig], entry: str) -> list[submitit.Job]:
         if c.launcher != launcher or c.slurm != slurm_node:
             raise ValueError(f"sweep config {i} has launcher/slurm settings different from "
                              f"config 0 ({c.launcher!r} vs {launcher!r}); submit them separately")
-    slurm = as_slurm_config(slurm_node)
-    run_dirs = [run_dir_of(c) for c in cfgs]
-    if len(set(run_dirs)) != len(run_dirs):
-        raise ValueError(f"sweep configs share run folders: {[str(d) for d in run_dirs]}")
-    folder = Path(slurm.folder) if slurm.folder else Path(os.path.commonpath(run_dirs)) / "slurm"
-    job_objects = [EntryJob(entry, c) for c in cfgs]  # imports the entry: fails before queuing
-    executor = make_executor(str(launcher), slurm, folder)
-    jobs = executor.submit_array(job_objects)
-    for job, run_dir in zip(jobs, run_dirs, strict=True):
-        record = JobRecord(job_id=str(job.job_id), launcher=str(launcher), entry=entry,
-                           submitted_at=now_utc(), folder=str(folder),
-                           stdout=str(job.paths.stdout), stderr=str(job.paths.stderr),
-                           num_tasks=slurm.nodes * slurm.ntasks_per_node)
-        append_record(run_dir, record)
-        print(f"submitted {launcher} job {job.job_id} ({record.num_tasks} tasks) for {run_dir}\n"
-              f"  log:    {record.stdout}\n  errors: {record.stderr}\n"
-              f"  status: vjepa jobs {run_dir}", flush=True)
-    return jobs
+    return launch(entry, cfgs, str(launcher), as_slurm_config(slurm_node),
+                  [run_dir_of(c) for c in cfgs])
