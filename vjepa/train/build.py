@@ -18,7 +18,7 @@ from vjepa.models.vit import VisionTransformer, vit_size
 from vjepa.train.data import collate_untagged, synthetic_root
 
 # Sub-seeds derived from the run's seed, one per source of randomness.
-DATA_ORDER, MASKS, INIT = 1, 2, 3
+DATA_ORDER, MASKS, INIT, WORKERS, GLOBALS = 1, 2, 3, 4, 5
 
 
 def build_jepa(m: Any) -> JEPA:

@@ -13,6 +13,7 @@ from typing import Any
 from vjepa.slurm_config import SlurmConfig
 
 DTYPES = ("float32", "bfloat16", "float16")
+REQUIRED: Any = "???"  # OmegaConf's mark of a mandatory value (omegaconf.MISSING)
 
 
 @dataclass
@@ -79,11 +80,11 @@ class MaskConfig:
 
 @dataclass
 class DataConfig:
-    """Training data. Empty `sources` = the bundled synthetic set, made on first use in
-    `cache_dir`/synthetic."""
+    """Training data. `sources` is required (a recipe sets it); an empty list = the bundled
+    synthetic set, made on first use in `cache_dir`/synthetic."""
 
     kind: str = "video"  # "video" | "image"
-    sources: list[str] = field(default_factory=list)  # index files (`path label`) or folders
+    sources: list[str] = REQUIRED  # index files (`path label`) or folders
     weights: list[float] | None = None  # one sampling weight per source
     cache_dir: str = "${oc.env:VJEPA_CACHE,'~/.cache/vjepa'}"
     synthetic_num: int = 256  # synthetic set: number of clips / images

@@ -99,11 +99,13 @@ def collate_untagged(samples: list[dict]) -> dict:
 
 
 def make_loader(dataset: Any, sampler: StepBatchSampler, collator: MaskCollator,
-                num_workers: int, pin_memory: bool) -> DataLoader:
-    """A DataLoader over the sampler's current range (make a new iterator per epoch)."""
+                num_workers: int, pin_memory: bool, seed: int) -> DataLoader:
+    """A DataLoader over the sampler's current range. Its worker seeds come from its own
+    generator seeded with `seed`, so loading never draws from the global torch generator."""
     return DataLoader(
         StepTagged(dataset), batch_sampler=sampler, collate_fn=collator,
         num_workers=num_workers, pin_memory=pin_memory, persistent_workers=False,
+        generator=torch.Generator().manual_seed(seed),
     )
 
 

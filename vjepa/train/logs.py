@@ -11,8 +11,9 @@ METRICS_CSV = "metrics.csv"
 class MetricsWriter:
     """Appends rows {name: float} keyed by "step" to `<run_dir>/metrics.csv` and TensorBoard.
 
-    On resume from step k the CSV keeps only rows with step < k, so the curve has no duplicates
-    from steps that ran after the last checkpoint. The column set is fixed by the first row.
+    Rows are keyed by the number of steps done. On resume from a checkpoint taken after k steps
+    the CSV keeps only rows with step <= k, so steps that ran after the last checkpoint (and run
+    again) are not duplicated. The column set is fixed by the first row.
     """
 
     def __init__(self, run_dir: str | Path, start_step: int, tensorboard: bool) -> None:
@@ -24,7 +25,7 @@ class MetricsWriter:
             from torch.utils.tensorboard import SummaryWriter  # heavy: only when asked
 
             self.tb = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"),
-                                    purge_step=start_step)
+                                    purge_step=start_step + 1)
 
     def _truncate(self, start_step: int) -> None:
         if not self.path.is_file():
@@ -32,7 +33,7 @@ class MetricsWriter:
         with open(self.path, newline="") as f:
             reader = csv.DictReader(f)
             self.fields = reader.fieldnames
-            rows = [r for r in reader if float(r["step"]) < start_step]
+            rows = [r for r in reader if float(r["step"]) <= start_step]
         with open(self.path, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self.fields)
             writer.writeheader()

@@ -14,13 +14,15 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 import vjepa
 from vjepa.data.bad_samples import BadSampleTracker
 from vjepa.distributed import DistEnv, gather_objects
 from vjepa.jepa import JEPA
+from vjepa.masks.collator import MaskCollator
+from vjepa.masks.seeding import derive_seed
+from vjepa.train.build import WORKERS
 from vjepa.train.checkpoint import (
     FORMAT,
     capture_rng,
@@ -29,7 +31,7 @@ from vjepa.train.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from vjepa.train.data import StepBatchSampler
+from vjepa.train.data import StepBatchSampler, make_loader
 from vjepa.train.logs import METRICS_CSV, MetricsWriter
 from vjepa.train.monitor import MetricSums, collapse_indicators
 from vjepa.train.optim import apply_schedule
@@ -56,7 +58,7 @@ class Trainer:
     scaler: torch.amp.GradScaler | None
     schedules: Schedules
     sampler: StepBatchSampler
-    loader: DataLoader
+    collator: MaskCollator
     dataset: Any
     ipe: int
     total_steps: int
@@ -132,7 +134,11 @@ class Trainer:
         accum = self.cfg.optim.accum_steps
         self.sampler.set_range(self.step * accum, stop * accum)
         self.dataset.set_epoch(epoch)
-        it = iter(self.loader)
+        d = self.cfg.data
+        loader = make_loader(self.dataset, self.sampler, self.collator, d.num_workers,
+                             d.pin_memory and self.device.type == "cuda",
+                             derive_seed(self.cfg.seed, WORKERS, epoch))
+        it = iter(loader)
         for _ in range(self.step, stop):
             t0 = time.perf_counter()
             micro = [next(it) for _ in range(accum)]

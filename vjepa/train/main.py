@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import hydra
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,13 +26,14 @@ from vjepa import distributed
 from vjepa.masks.seeding import derive_seed
 from vjepa.train.build import (
     DATA_ORDER,
+    GLOBALS,
     INIT,
     build_collator,
     build_jepa,
     build_train_dataset,
     data_sources,
 )
-from vjepa.train.data import StepBatchSampler, make_loader
+from vjepa.train.data import StepBatchSampler
 from vjepa.train.hydra_config import PRIMARY_NAME, config_dir, finalize, register_schema
 from vjepa.train.loop import Trainer
 from vjepa.train.optim import build_optimizer
@@ -64,9 +67,17 @@ def iterations_per_epoch(cfg: DictConfig, num_samples: int, world_size: int) -> 
     return max(1, num_samples // per_step)
 
 
+def seed_globals(seed: int, rank: int) -> None:
+    """Seed the global generators: torch the same on every rank (same initial weights), NumPy
+    and Python per rank. The checkpoint carries their states on from there."""
+    torch.manual_seed(derive_seed(seed, INIT))
+    np.random.seed(derive_seed(seed, GLOBALS, rank) % 2**32)
+    random.seed(derive_seed(seed, GLOBALS, rank))
+
+
 def build_trainer(cfg: DictConfig, env: distributed.DistEnv, device: torch.device,
                   run_dir: Path) -> Trainer:
-    torch.manual_seed(derive_seed(cfg.seed, INIT))  # same initial weights on every rank
+    seed_globals(cfg.seed, env.rank)
     model = build_jepa(cfg.model).to(device)
     forward = model
     if env.distributed:
@@ -82,14 +93,12 @@ def build_trainer(cfg: DictConfig, env: distributed.DistEnv, device: torch.devic
     collator = build_collator(cfg.mask, model.encoder.tokens.grid, cfg.seed, env.rank)
     sampler = StepBatchSampler(len(dataset), cfg.data.batch_size, derive_seed(cfg.seed, DATA_ORDER),
                                env.rank, env.world_size, dataset.sample_weights)
-    loader = make_loader(dataset, sampler, collator, cfg.data.num_workers,
-                         cfg.data.pin_memory and device.type == "cuda")
     ipe = iterations_per_epoch(cfg, len(dataset), env.world_size)
     schedules = make_schedules(ipe, o.epochs, o.ipe_scale, o.warmup, o.start_lr, o.lr, o.final_lr,
                                o.weight_decay, o.final_weight_decay, o.ema)
     total = o.epochs * ipe if o.max_steps is None else min(o.max_steps, o.epochs * ipe)
     return Trainer(cfg, env, device, run_dir, model, forward, optimizer, scaler, schedules,
-                   sampler, loader, dataset, ipe, total)
+                   sampler, collator, dataset, ipe, total)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -130,7 +139,9 @@ def _hydra_main(cfg: DictConfig) -> int:
     if cfg.launcher != "none":
         from vjepa.launch import submit
 
-        return submit(cfg, "vjepa.train.main:run")
+        cfg.run_dir = resolve_run_dir(cfg)  # one folder for all tasks and requeues
+        submit(cfg, "vjepa.train.main:run")
+        return 0
     summary = run(cfg)
     log.info("done: %s", summary)
     return 0

@@ -1,0 +1,122 @@
+"""Training config: composition, schema errors naming the key, value checks, official recipes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import MissingMandatoryValue
+
+from vjepa.train.build import build_jepa
+from vjepa.train.hydra_config import compose, finalize
+
+OFFICIAL = ["vjepa_vitl16", "vjepa_vith16", "vjepa_vith16_384", "ijepa_vith14_in1k",
+            "ijepa_vith16_448", "ijepa_vitg16_in22k"]
+TINY = ["vjepa_tiny", "ijepa_tiny"]
+
+
+def test_default_is_tiny_vjepa_on_synthetic_data():
+    cfg = finalize(compose())
+    assert cfg.experiment == "vjepa_tiny"
+    assert cfg.model.num_frames > 1 and cfg.data.kind == "video" and list(cfg.data.sources) == []
+    assert cfg.optim.ema[0] >= 0.999 and cfg.optim.lr <= 2e-4  # gentle settings (issue 4)
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [("optim.lrr=1e-3", "lrr"), ("model.crop=64", "crop"), ("bogus=1", "bogus")],
+)
+def test_unknown_key_fails_naming_it(override, key):
+    with pytest.raises(ConfigCompositionException) as err:
+        compose([override])
+    assert key in str(err.value) + str(err.value.__cause__)
+
+
+@pytest.mark.parametrize("override", ["optim.lr=fast", "model.depth=two", "data.batch_size=1.5"])
+def test_wrong_type_fails_naming_the_key(override):
+    key = override.split("=")[0].split(".")[-1]
+    with pytest.raises(ConfigCompositionException) as err:
+        compose([override])
+    assert key in str(err.value) + str(err.value.__cause__)
+
+
+def test_missing_required_value_fails_naming_it():
+    cfg = compose(["experiment=vjepa_vitl16"])
+    with pytest.raises(MissingMandatoryValue, match="sources"):
+        finalize(cfg)
+
+
+@pytest.mark.parametrize(
+    "overrides, field, value",
+    [
+        (["model.crop_size=60"], "model.crop_size", "60"),
+        (["model.num_frames=7"], "model.num_frames", "7"),
+        (["optim.lr=-1e-3"], "optim.lr", "-0.001"),
+        (["mask.video.0.spatial_scale=[0.15,1.5]"], "mask.video[0].spatial_scale", "1.5"),
+        (["mask.video.1.temporal_scale=[0.0,1.0]"], "mask.video[1].temporal_scale", "0.0"),
+        (["experiment=ijepa_tiny", "mask.image.pred_mask_scale=[0.2,1.1]"],
+         "mask.image.pred_mask_scale", "1.1"),
+        (["optim.ema=[0.999,1.1]"], "optim.ema", "1.1"),
+        (["optim.dtype=float8"], "optim.dtype", "float8"),
+        (["data.kind=image"], "data.kind", "image"),
+        (["model.num_mask_tokens=3"], "model.num_mask_tokens", "3"),
+        (["logging.log_every=0"], "logging.log_every", "0"),
+    ],
+)
+def test_impossible_values_fail_with_field_and_value(overrides, field, value):
+    with pytest.raises(ValueError) as err:
+        finalize(compose(overrides))
+    assert field in str(err.value) and value in str(err.value)
+
+
+@pytest.fixture
+def fast_meta_init(monkeypatch):
+    """Meta tensors hold no values: skip the (slow on meta) trunc-normal draws, keep shapes."""
+    for module in ("vjepa.models.init", "vjepa.models.predictor"):
+        monkeypatch.setattr(f"{module}.trunc_normal_", lambda t, std=1.0: t)
+
+
+@pytest.mark.parametrize("name", OFFICIAL + TINY)
+def test_recipes_build_on_meta_without_memory(name, fast_meta_init):
+    cfg = compose([f"experiment={name}", "data.sources=[/data/index.csv]"])
+    cfg = finalize(cfg)
+    with torch.device("meta"):
+        model = build_jepa(cfg.model)
+    params = list(model.parameters())
+    assert params and all(p.is_meta for p in params)
+    assert model.encoder.tokens.is_video == (cfg.model.num_frames > 1)
+
+
+def test_official_recipe_values(fast_meta_init):
+    v = finalize(compose(["experiment=vjepa_vitl16", "data.sources=[x]"]))
+    with torch.device("meta"):
+        model = build_jepa(v.model)
+    assert (model.encoder.embed_dim, len(model.encoder.blocks)) == (1024, 24)
+    assert (len(model.predictor.predictor_blocks), model.predictor.predictor_embed.out_features) \
+        == (12, 384)
+    assert model.encoder.tokens.grid == (8, 14, 14)
+    assert [m.num_blocks for m in v.mask.video] == [8, 2]
+    assert [list(m.spatial_scale) for m in v.mask.video] == [[0.15, 0.15], [0.7, 0.7]]
+    o = v.optim
+    assert (o.start_lr, o.lr, o.final_lr, o.warmup, o.epochs, o.ipe, o.ipe_scale) == (
+        2e-4, 6.25e-4, 1e-6, 40, 300, 300, 1.25)
+    assert (o.weight_decay, o.final_weight_decay, list(o.ema), o.clip_grad, o.dtype) == (
+        0.04, 0.4, [0.998, 1.0], 10.0, "bfloat16")
+    assert (v.data.batch_size, v.data.frame_step, v.slurm.nodes * v.slurm.gpus_per_node) == (
+        24, 4, 128)
+    assert v.model.loss_type == "l1" and v.model.uniform_power
+    i = finalize(compose(["experiment=ijepa_vith14_in1k", "data.sources=[x]"]))
+    with torch.device("meta"):
+        model = build_jepa(i.model)
+    assert model.encoder.tokens.grid == (16, 16) and model.encoder.embed_dim == 1280
+    assert (i.optim.lr, i.optim.start_lr, list(i.optim.ema), i.optim.clip_grad) == (
+        1e-3, 2e-4, [0.996, 1.0], None)
+    assert (i.mask.image.min_keep, i.mask.image.npred, list(i.mask.image.enc_mask_scale)) == (
+        10, 4, [0.85, 1.0])
+    assert i.model.loss_type == "smooth_l1" and i.data.batch_size * 16 == 2048
+    g = finalize(compose(["experiment=ijepa_vitg16_in22k", "data.sources=[x]"]))
+    assert (g.model.size, g.model.pred_depth, g.optim.epochs, g.optim.warmup) == (
+        "giant", 16, 44, 3)
+    assert math.isclose(g.data.random_resize_scale[0], 0.3)
