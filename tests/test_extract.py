@@ -77,6 +77,9 @@ def test_intermediate_layers(video: Path) -> None:
     torch.testing.assert_close(out.features[:, 1], final)
     assert not torch.allclose(out.features[:, 0], final)
     assert enc.out_layers is None  # restored
+    enc.out_layers = (0,)  # an encoder built for intermediate outputs still gives the final one
+    torch.testing.assert_close(extract_features(enc, video, frame_step=2).features, final)
+    assert enc.out_layers == (0,)
     with pytest.raises(ValueError, match=r"layers \[2\] out of range"):
         extract_features(enc, video, layers=[2])
 
@@ -118,12 +121,13 @@ def test_cli_extract_resumes_and_reports_bad_files(tmp_path: Path, video: Path) 
     (root / "a.mp4").write_bytes(video.read_bytes())
     make_video(root / "sub" / "b.mp4", num_frames=12)
     (root / "broken.mp4").write_bytes(b"not a video")
+    Image.fromarray(numbered_frames(1)[0]).save(root / "sub" / "still.png")
     out = tmp_path / "feats"
     args = [str(ckpt), str(root), str(out), "--pool", "mean", "--stride", "4", "--no-progress",
             "--device", "cpu"]  # compared below with fp32 features computed on the CPU
     assert main(args) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["counts"] == {"done": 2, "skipped": 0, "bad": 1}
+    assert manifest["counts"] == {"done": 3, "skipped": 0, "bad": 1}
     bad = [e for e in manifest["files"] if e["status"] == "bad"]
     assert bad[0]["input"].endswith("broken.mp4") and bad[0]["reason"] == "not_video"
     with safe_open(str(out / "a.mp4.safetensors"), "pt") as f:
@@ -136,10 +140,13 @@ def test_cli_extract_resumes_and_reports_bad_files(tmp_path: Path, video: Path) 
     want = extract_features(pre, video, pool="mean", stride=4).features
     torch.testing.assert_close(feats, want)
     assert (out / "sub" / "b.mp4.safetensors").is_file()
+    with safe_open(str(out / "sub" / "still.png.safetensors"), "pt") as f:
+        assert f.get_tensor("features").shape == (1, 192) and "start_s" not in f.keys()
+        assert json.loads(f.metadata()["window_times_s"]) is None
     stamp = (out / "a.mp4.safetensors").stat().st_mtime_ns
     again = run_extract(ExtractConfig(str(ckpt), str(root), str(out), pool="mean",
                                       progress=False))
-    assert again["counts"] == {"done": 0, "skipped": 2, "bad": 1}
+    assert again["counts"] == {"done": 0, "skipped": 3, "bad": 1}
     assert (out / "a.mp4.safetensors").stat().st_mtime_ns == stamp
     assert not list(out.rglob(".*tmp*"))
 

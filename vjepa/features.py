@@ -107,16 +107,14 @@ def _resolve(encoder: VisionTransformer | Pretrained, preprocess: Preprocessing 
 
 @contextmanager
 def _out_layers(model: VisionTransformer, layers: tuple[int, ...] | None) -> Iterator[None]:
-    """Temporarily ask the encoder for the normed outputs of `layers`."""
-    if layers is None:
-        yield
-        return
+    """Temporarily ask the encoder for the normed outputs of `layers` (None: final output only,
+    also for an encoder built with its own `out_layers`)."""
     depth = len(model.blocks)
-    bad = [i for i in layers if not -depth <= i < depth]
+    bad = [i for i in layers or () if not -depth <= i < depth]
     if bad:
         raise ValueError(f"layers {bad} out of range for an encoder of depth {depth}")
     saved = model.out_layers
-    model.out_layers = tuple(sorted({i % depth for i in layers}))
+    model.out_layers = None if layers is None else tuple(sorted({i % depth for i in layers}))
     try:
         yield
     finally:
