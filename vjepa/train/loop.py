@@ -185,9 +185,12 @@ class Trainer:
 
     def log_row(self, result: StepResult, window_s: float, samples: int) -> dict[str, float]:
         row = {"step": float(self.step), "epoch": float((self.step - 1) // self.ipe)}
-        means = self.sums.read()
-        row.update(means)
-        row.update({k: float(v) for k, v in collapse_indicators(result.targets).items()})
+        row.update(dict.fromkeys(("loss", "grad_norm_encoder", "grad_norm_predictor"), math.nan))
+        row.update(self.sums.read())  # the columns stay fixed when a window had only skips
+        if result.finite:
+            row.update({k: float(v) for k, v in collapse_indicators(result.targets).items()})
+        else:  # the batch of a skipped step says nothing about the features
+            row.update(dict.fromkeys(("std_samples", "std_tokens", "eff_rank"), math.nan))
         row["samples_per_s"] = samples / window_s if window_s > 0 else math.nan
         row["peak_mem_mib"] = peak_memory_mib(self.device)
         row["nonfinite_total"] = float(self.nonfinite_total)
