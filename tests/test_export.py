@@ -79,6 +79,9 @@ def test_cli_export_and_overwrite(tmp_path: Path, capsys) -> None:
     assert main([str(src), str(tmp_path / "o.pt"), "--format", "vjepa"]) == 0
     assert load_pretrained(tmp_path / "o.pt").layout == "vjepa"
     assert not [p for p in tmp_path.rglob(".*tmp*")]  # no temporary files left behind
+    (tmp_path / "empty.pt").write_bytes(b"")
+    assert main([str(tmp_path / "empty.pt"), str(tmp_path / "e")]) == 2
+    assert "empty.pt: empty file" in capsys.readouterr().err
 
 
 def _rewrite_config(folder: Path, edit) -> None:

@@ -14,7 +14,7 @@ from test_pretrained_fakes import vjepa_file
 
 from vjepa.data.decoders import DecodeError, open_video
 from vjepa.data.transforms import EvalClipTransform
-from vjepa.eval.extract import ExtractConfig, main, run_extract
+from vjepa.eval.extract import ExtractConfig, main, run_extract, run_extract_job
 from vjepa.features import extract_features, video_windows
 from vjepa.models.vit import VisionTransformer
 from vjepa.pretrained import load_pretrained
@@ -170,3 +170,30 @@ def test_cli_shards_partition_an_index(tmp_path: Path, video: Path) -> None:
     with pytest.raises(ValueError, match="rank"):
         run_extract(ExtractConfig(str(ckpt), str(index), str(tmp_path / "o"), rank=2,
                                   world_size=2))
+
+
+def test_launcher_entry_takes_its_shard_from_the_environment(tmp_path: Path, video: Path,
+                                                            monkeypatch) -> None:
+    ckpt = vjepa_file(tmp_path / "v.pth.tar", frames=4, img=32, patch=8)
+    root = tmp_path / "in"
+    root.mkdir()
+    for i in range(3):
+        (root / f"v{i}.mp4").write_bytes(video.read_bytes())
+    for name, value in {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "0",
+                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}.items():
+        monkeypatch.setenv(name, value)
+    manifest = run_extract_job({"checkpoint": str(ckpt), "inputs": str(root),
+                                "out_dir": str(tmp_path / "out"), "device": "cpu",
+                                "pool": "mean", "progress": False})
+    assert (manifest["rank"], manifest["world_size"]) == (1, 2)
+    assert [Path(e["input"]).name for e in manifest["files"]] == ["v1.mp4"]
+    assert (tmp_path / "out" / "manifest-rank1-of-2.json").is_file()
+
+
+def test_cli_reports_a_broken_checkpoint(tmp_path: Path, video: Path, capsys) -> None:
+    ckpt = tmp_path / "cut.pth.tar"
+    data = vjepa_file(tmp_path / "v.pth.tar").read_bytes()
+    ckpt.write_bytes(data[: len(data) // 3])
+    assert main([str(ckpt), str(video.parent), str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vjepa extract: ") and str(ckpt) in err

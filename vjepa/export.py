@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import torch
 
 import vjepa
 from vjepa.checkpoints.convert import to_official
+from vjepa.checkpoints.errors import CheckpointError
 from vjepa.checkpoints.io import EXPORT_CONFIG, EXPORT_WEIGHTS, atomic_write
 from vjepa.pretrained import EXPORT_FORMAT, Pretrained, load_pretrained
 
@@ -119,8 +121,13 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     load = dict(options, frame_step=args.frame_step, trust_pickle=args.trust_pickle)
-    encoder = load_pretrained(args.checkpoint, args.which, **load)
-    predictor = load_pretrained(args.checkpoint, "predictor", **load) if args.predictor else None
+    try:
+        encoder = load_pretrained(args.checkpoint, args.which, **load)
+        predictor = (load_pretrained(args.checkpoint, "predictor", **load) if args.predictor
+                     else None)
+    except CheckpointError as error:  # a clear message, no traceback, non-zero exit
+        print(f"vjepa export: {error}", file=sys.stderr)
+        return 2
     if args.format == "safetensors":
         written = export_safetensors(encoder, out, predictor)
     else:

@@ -17,16 +17,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from vjepa.checkpoints.errors import CheckpointError
 from vjepa.checkpoints.io import atomic_write
 from vjepa.data.decoders import DEFAULT_BACKEND, DecodeError
 from vjepa.data.index import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_index_file
+from vjepa.distributed import read_env, select_device
 from vjepa.features import Features, extract_features
 from vjepa.pretrained import Pretrained, load_pretrained
 
@@ -156,6 +161,17 @@ def run_extract(cfg: ExtractConfig) -> dict[str, Any]:
     return manifest
 
 
+def run_extract_job(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Launcher entry point (`vjepa.eval.extract:run_extract_job`, one call per task): the
+    ExtractConfig fields as a mapping or DictConfig; rank, world size and GPU come from the
+    task's environment (vjepa.distributed), so N tasks split the inputs N ways."""
+    fields = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    env = read_env()
+    device = select_device(env, fields.pop("device", "auto"))
+    fields.update(rank=env.rank, world_size=env.world_size, device=str(device))
+    return run_extract(ExtractConfig(**fields))
+
+
 def parse_args(argv: list[str] | None) -> ExtractConfig:
     p = argparse.ArgumentParser(prog="vjepa extract", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -181,7 +197,11 @@ def parse_args(argv: list[str] | None) -> ExtractConfig:
 
 def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
-    manifest = run_extract(cfg)
+    try:
+        manifest = run_extract(cfg)
+    except CheckpointError as error:  # a clear message, no traceback, non-zero exit
+        print(f"vjepa extract: {error}", file=sys.stderr)
+        return 2
     counts = manifest["counts"]
     where = manifest_path(Path(cfg.out_dir), cfg.rank, cfg.world_size)
     print(f"extracted {counts['done']}, skipped {counts['skipped']} already done, "
