@@ -14,7 +14,13 @@ from test_pretrained_fakes import vjepa_file
 
 from vjepa.data.decoders import DecodeError, open_video
 from vjepa.data.transforms import EvalClipTransform
-from vjepa.eval.extract import ExtractConfig, main, run_extract, run_extract_job
+from vjepa.eval.extract import (
+    ExtractConfig,
+    main,
+    read_features,
+    run_extract,
+    run_extract_job,
+)
 from vjepa.features import extract_features, video_windows
 from vjepa.models.vit import VisionTransformer
 from vjepa.pretrained import load_pretrained
@@ -164,8 +170,17 @@ def test_cli_shards_partition_an_index(tmp_path: Path, video: Path) -> None:
     for rank in range(2):
         cfg = ExtractConfig(str(ckpt), str(index), str(tmp_path / "out"), rank=rank,
                             world_size=2, pool="mean", progress=False, frame_step=8)
-        done += [e["input"] for e in run_extract(cfg)["files"] if e["status"] == "done"]
-    assert sorted(done) == sorted(map(str, files))
+        done += [(e["input"], e["label"]) for e in run_extract(cfg)["files"]
+                 if e["status"] == "done"]
+    assert sorted(done) == [(str(f), i) for i, f in enumerate(files)]
+    feats, info = read_features(tmp_path / "out" / "v2.mp4.safetensors")
+    assert info["label"] == 2 and info["source"] == str(files[2])
+    assert info["config"]["extract"]["frame_step"] == 8 and feats.pool == "mean"
+    assert feats.frame_indices.shape == (feats.features.shape[0], 4)
+    assert feats.fps == 25.0 and feats.num_source_frames == 30
+    index.write_text(f"{files[0]} 0\n{files[0]} 1\n")
+    with pytest.raises(ValueError, match="labels 0 and 1"):
+        run_extract(ExtractConfig(str(ckpt), str(index), str(tmp_path / "o")))
     assert (tmp_path / "out" / "manifest-rank1-of-2.json").is_file()
     with pytest.raises(ValueError, match="rank"):
         run_extract(ExtractConfig(str(ckpt), str(index), str(tmp_path / "o"), rank=2,

@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from vjepa.checkpoints.errors import CheckpointError
-from vjepa.checkpoints.io import atomic_write
+from vjepa.checkpoints.io import atomic_write, read_safetensors
 from vjepa.data.decoders import DEFAULT_BACKEND, DecodeError
 from vjepa.data.index import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_index_file
 from vjepa.distributed import read_env, select_device
@@ -64,19 +64,27 @@ class ExtractConfig:
                                                               *IMAGE_EXTENSIONS)}))
 
 
-def list_inputs(inputs: str | Path, extensions: list[str]) -> tuple[list[Path], Path]:
-    """(sorted input files, root they are named relative to) of an index file or folder."""
+def list_inputs(inputs: str | Path, extensions: list[str]
+                ) -> tuple[list[Path], dict[Path, int], Path]:
+    """(sorted input files, their labels (index files only), the root they are named relative
+    to) of an index file or a folder."""
     inputs = Path(inputs)
     if inputs.is_dir():
         allowed = {e.lower() for e in extensions}
         files = sorted(p for p in inputs.rglob("*") if p.is_file() and p.suffix.lower() in allowed)
         if not files:
             raise ValueError(f"no files with extensions {sorted(allowed)} under {inputs}")
-        return files, inputs
-    files = sorted({Path(s.path) for s in read_index_file(inputs)})
-    if not files:
+        return files, {}, inputs
+    labels: dict[Path, int] = {}
+    for sample in read_index_file(inputs):
+        path = Path(sample.path)
+        if labels.setdefault(path, sample.label) != sample.label:
+            raise ValueError(f"index file {inputs} lists {path} with labels "
+                             f"{labels[path]} and {sample.label}")
+    if not labels:
         raise ValueError(f"index file {inputs} lists no files")
-    return files, Path(os.path.commonpath([str(f.parent) for f in files]))
+    files = sorted(labels)
+    return files, labels, Path(os.path.commonpath([str(f.parent) for f in files]))
 
 
 def output_path(file: Path, root: Path, out_dir: Path) -> Path:
@@ -89,8 +97,8 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _metadata(feats: Features, cfg: ExtractConfig, pre: Pretrained, source: Path
-              ) -> dict[str, str]:
+def _metadata(feats: Features, cfg: ExtractConfig, pre: Pretrained, source: Path,
+              label: int | None) -> dict[str, str]:
     times = None
     if feats.start_s is not None:
         times = [[s, e] for s, e in zip(feats.start_s.tolist(), feats.end_s.tolist(),
@@ -99,7 +107,8 @@ def _metadata(feats: Features, cfg: ExtractConfig, pre: Pretrained, source: Path
                           if k not in ("rank", "world_size", "progress", "extensions")},
               "encoder": pre.arch.to_dict(), "preprocess": pre.preprocess.to_dict(),
               "layout": pre.layout, "which": pre.which}
-    return {"source": str(source), "window_times_s": json.dumps(times),
+    return {"source": str(source), "label": json.dumps(label),
+            "window_times_s": json.dumps(times),
             "fps": json.dumps(feats.fps), "num_source_frames": json.dumps(feats.num_source_frames),
             "pool": feats.pool, "layers": json.dumps(feats.layers), "config": json.dumps(config)}
 
@@ -115,8 +124,21 @@ def write_features(path: Path, feats: Features, metadata: dict[str, str]) -> Non
         save_file(tensors, str(tmp), metadata=metadata)
 
 
-def _one(file: Path, out: Path, pre: Pretrained, cfg: ExtractConfig) -> dict[str, Any]:
-    entry: dict[str, Any] = {"input": str(file), "output": str(out)}
+def read_features(path: str | Path) -> tuple[Features, dict[str, Any]]:
+    """A feature file back: (Features, {"source", "label", "config"})."""
+    tensors, meta = read_safetensors(path)
+    layers = json.loads(meta["layers"])
+    feats = Features(tensors["features"], tensors.get("start_s"), tensors.get("end_s"),
+                     tensors.get("frame_indices"), json.loads(meta["fps"]),
+                     json.loads(meta["num_source_frames"]),
+                     tuple(layers) if layers is not None else None, meta["pool"])
+    return feats, {"source": meta["source"], "label": json.loads(meta["label"]),
+                   "config": json.loads(meta["config"])}
+
+
+def _one(file: Path, out: Path, label: int | None, pre: Pretrained, cfg: ExtractConfig
+         ) -> dict[str, Any]:
+    entry: dict[str, Any] = {"input": str(file), "output": str(out), "label": label}
     if out.exists():
         return {**entry, "status": "skipped"}
     try:
@@ -127,7 +149,7 @@ def _one(file: Path, out: Path, pre: Pretrained, cfg: ExtractConfig) -> dict[str
         )
     except DecodeError as error:  # reported in the manifest and skipped, by design
         return {**entry, "status": "bad", "reason": error.reason, "detail": error.detail}
-    write_features(out, feats, _metadata(feats, cfg, pre, file))
+    write_features(out, feats, _metadata(feats, cfg, pre, file, label))
     return {**entry, "status": "done", "windows": int(feats.features.shape[0])}
 
 
@@ -142,14 +164,14 @@ def run_extract(cfg: ExtractConfig) -> dict[str, Any]:
     if not 0 <= cfg.rank < cfg.world_size:
         raise ValueError(f"need 0 <= rank < world_size, got rank {cfg.rank}, "
                          f"world_size {cfg.world_size}")
-    files, root = list_inputs(cfg.inputs, cfg.extensions)
+    files, labels, root = list_inputs(cfg.inputs, cfg.extensions)
     out_dir = Path(cfg.out_dir)
     pre = load_pretrained(cfg.checkpoint, cfg.which, num_heads=cfg.num_heads,
                           frame_step=cfg.frame_step, trust_pickle=cfg.trust_pickle,
                           device=_device(cfg.device))
     shard = files[cfg.rank :: cfg.world_size]
     entries = [
-        _one(file, output_path(file, root, out_dir), pre, cfg)
+        _one(file, output_path(file, root, out_dir), labels.get(file), pre, cfg)
         for file in tqdm(shard, desc=f"extract [{cfg.rank}/{cfg.world_size}]",
                          disable=not cfg.progress, unit="file")
     ]
