@@ -1,7 +1,8 @@
 """`vjepa train` on a REAL Slurm cluster (CI starts one with ../shared/slurm/start_slurm.sh):
 the tiny recipe as a 2-rank gloo DDP job from the command line, the same run preempted and
 requeued half-way (it must end bit-identical to the uninterrupted one), and a Hydra multirun
-sweep through hydra-submitit-launcher (one finished run per setting).
+sweep through hydra-submitit-launcher (configs/hydra/launcher/vjepa_slurm.yaml: 2-rank jobs
+over two seeds, one finished run per setting).
 
 The three are submitted together (module fixture) so that Slurm overlaps them where the
 cluster has room (the requeue delay, CPUs left free); each test then waits for its own."""
@@ -82,11 +83,12 @@ def in_flight(tmp_path_factory: pytest.TempPathFactory) -> InFlight:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYTHONPATH", str(TESTS))  # the job imports tests/test_launch_entry.py
         preempt_job = submit(cfg, "test_launch_entry:train_then_wait_for_preemption")
-    # 3. a Hydra multirun sweep over seeds, a separate `vjepa train -m` process (it blocks)
+    # 3. a Hydra multirun sweep over seeds (2-rank jobs), a `vjepa train -m` process (it blocks)
     sweep_dir = root / "sweep"
     sweep_cmd = [sys.executable, "-m", "vjepa.cli", "train", "-m",
-                 "hydra/launcher=submitit_slurm", f"hydra.sweep.dir={sweep_dir}",
-                 "hydra.launcher.timeout_min=5", "hydra.launcher.cpus_per_task=1", *common,
+                 "hydra/launcher=vjepa_slurm", f"hydra.sweep.dir={sweep_dir}",
+                 "hydra.launcher.timeout_min=5", "hydra.launcher.cpus_per_task=1",
+                 "hydra.launcher.tasks_per_node=2", "hydra.launcher.signal_delay_s=60", *common,
                  f"seed={','.join(map(str, SEEDS))}", f"run_dir={sweep_dir}/seed_${{seed}}"]
     log = (root / "sweep.log").open("w")
     sweep = subprocess.Popen(sweep_cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -150,9 +152,10 @@ def test_hydra_multirun_sweep_on_slurm_gives_one_finished_run_per_seed(
     for seed in SEEDS:
         run_dir = in_flight.sweep_dir / f"seed_{seed}"
         assert f"seed: {seed}\n" in (run_dir / "config.yaml").read_text()
+        assert "world size 2 on cpu" in (run_dir / "train.log").read_text()
         rows = (run_dir / "metrics.csv").read_text().splitlines()
         assert rows[0].startswith("step,") and float(rows[-1].split(",")[0]) == STEPS
         last_rows.append(rows[-1])
     assert last_rows[0] != last_rows[1]  # each job ran its own setting
     results = list(in_flight.sweep_dir.glob(".submitit/*/*_result.pkl"))
-    assert len(results) == len(SEEDS)
+    assert len(results) == len(SEEDS) * 2  # one per task of every array job
