@@ -43,9 +43,10 @@ def test_clip_moves_in_its_direction_over_a_changing_background(direction: int) 
     angle = math.atan2(step[1], step[0])
     expected = 2 * math.pi * direction / 8
     assert abs((angle - expected + math.pi) % (2 * math.pi) - math.pi) < 0.35, (step, direction)
-    corner_a, corner_b = frames[0][:4, :4], frames[1][:4, :4]
-    background = [f.astype(int) for f in (corner_a, corner_b)]
-    assert np.abs(background[0] - background[1]).max() > 0  # redrawn every frame
+    for t in range(5):  # the background changes every frame (away from the shape)
+        a, b = frames[t].astype(int), frames[t + 1].astype(int)
+        calm = ~(((a < 45) | (a > 210)).any(2) | ((b < 45) | (b > 210)).any(2))
+        assert np.abs(a - b)[calm].mean() > 0.2, t
 
 
 def test_video_set_is_deterministic_balanced_and_reused(tmp_path: Path) -> None:

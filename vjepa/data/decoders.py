@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 import importlib.util
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -196,13 +196,30 @@ class PyAVReader(VideoReader):
         self._stream = stream
         self._frames = None  # live decode iterator after a seek
         self._position = -1  # index of the last frame taken from the iterator
+        self._wanted: set[int] = set()  # frames of the current get_batch call
+        self.skip_unwanted = True  # skip non-reference frames nobody asked for
 
     def _seek(self, target: int) -> None:
         keys = np.flatnonzero(self._is_key[: target + 1])
         keyframe = int(keys[-1]) if len(keys) else 0
         self._container.seek(int(self._pts[keyframe]), stream=self._stream, backward=True)
-        self._frames = self._container.decode(self._stream)
+        self._frames = self._decode()
         self._position = -1
+
+    def _decode(self) -> Iterator[tuple[int, object]]:
+        """(index, frame) in presentation order from the current position. Packets of frames
+        that are not wanted are sent with ``skip_frame=NONREF``: the decoder then drops them
+        when no other frame refers to them (most B-frames), which saves a large share of the
+        decoding work and cannot change any other frame."""
+        context = self._stream.codec_context
+        for packet in self._container.demux(self._stream):
+            index = self._pts_to_index.get(packet.pts) if packet.pts is not None else None
+            context.skip_frame = "NONREF" if self.skip_unwanted and index is not None and \
+                index not in self._wanted else "DEFAULT"
+            for frame in packet.decode():
+                position = self._pts_to_index.get(frame.pts, -1)
+                if position >= 0:
+                    yield position, frame
 
     def _needs_seek(self, target: int) -> bool:
         if self._frames is None or target <= self._position:
@@ -214,20 +231,19 @@ class PyAVReader(VideoReader):
         import av
 
         wanted = sorted(set(indices))
+        self._wanted = set(wanted)
         frames: dict[int, np.ndarray] = {}
         try:
             for target in wanted:
+                if target in frames:
+                    continue
                 if self._needs_seek(target):
                     self._seek(target)
-                for frame in self._frames:
-                    index = self._pts_to_index.get(frame.pts, -1)
-                    if index < 0:
-                        continue
+                for index, frame in self._frames:
                     self._position = index
-                    if index == target:
-                        frames[target] = frame.to_ndarray(format="rgb24")
-                        break
-                    if index > target:
+                    if index in self._wanted:
+                        frames[index] = frame.to_ndarray(format="rgb24")
+                    if index >= target:
                         break
                 else:
                     self._frames = None

@@ -2,8 +2,9 @@
 
 Videos (:func:`make_synthetic_videos`): a textured shape drifts across the frame in one of
 ``num_classes`` directions; the label is the direction. Position, shape, colour and speed
-are random per clip and the background is redrawn every frame, so neither a single frame
-nor a clip-global statistic (a static background) gives the label away: only motion does.
+are random per clip and the background changes every frame (a cross-fade between random
+fields), so neither a single frame nor a clip-global statistic (a static background) gives
+the label away: only motion does.
 Encoded as H.264 MP4 with PyAV.
 
 Images (:func:`make_synthetic_images`): 1 to ``max_count`` copies of one shape kind on a
@@ -35,6 +36,7 @@ DIRECTIONS: tuple[str, ...] = (
 )
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "diamond")
 MARKER = ".complete"
+BACKGROUND_PERIOD = 8  # frames between two random background fields
 INDEX = "index.csv"
 CLASSES = "classes.json"
 COUNT_INDEX = "index_count.csv"
@@ -85,9 +87,16 @@ def render_motion_clip(rng: np.random.Generator, direction: int, num_directions:
     colour = rng.integers(0, 256, 3)
     colour[rng.integers(3)] = rng.choice([20, 235])  # saturated, stands out of the mid-grey noise
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    # The background changes every frame (a cross-fade between random fields drawn every
+    # BACKGROUND_PERIOD frames): no static per-clip background to learn instead of the
+    # motion, yet temporally smooth like real footage, so the encoder uses P/B-frames.
+    fields = [smooth_noise(rng, height, width, 4, 60, 190).astype(np.float32)
+              for _ in range(num_frames // BACKGROUND_PERIOD + 2)]
     frames = []
     for t in range(num_frames):
-        frame = smooth_noise(rng, height, width, 4, 60, 190).copy()
+        k, phase = divmod(t, BACKGROUND_PERIOD)
+        mix = phase / BACKGROUND_PERIOD
+        frame = ((1 - mix) * fields[k] + mix * fields[k + 1]).round().astype(np.uint8)
         cx, cy = start + velocity * t
         dx = (xs - cx + width / 2) % width - width / 2  # toroidal offsets: shapes wrap around
         dy = (ys - cy + height / 2) % height - height / 2
@@ -176,7 +185,7 @@ def make_synthetic_videos(
     root = Path(root).resolve()
     params = {"kind": "videos", "num_videos": num_videos, "num_classes": num_classes,
               "num_frames": num_frames, "size": size, "width": width, "fps": fps, "gop": gop,
-              "preset": preset, "seed": seed, "version": 1}
+              "preset": preset, "seed": seed, "version": 2}
     if _check_marker(root, params):
         return root / INDEX
     jobs, lines = [], []
