@@ -6,10 +6,11 @@
 #   EXPERIMENT=vjepa_vitl16 LRS=3e-4,6.25e-4 SEEDS=0 GPUS=8 DATA=/data/k710.csv \
 #       PARTITION=learn bash slurm/sweep_lr_seed.sh
 #
-# Optional: ACCOUNT, QOS, CONSTRAINT, TIME (minutes, default 240), GPUS (per job, default 1;
-# several GPUs need tasks that find each other: see slurm/README.md), PARALLEL (array tasks
-# running at once, default 16), SWEEP_DIR (default runs/sweeps/<experiment>-<UTC>), DATA (index
-# files for the recipes that need them), VJEPA (the command). Extra arguments: Hydra overrides.
+# Optional: ACCOUNT, QOS, CONSTRAINT, TIME (minutes, default 240), GPUS (per job, one rank per
+# GPU, default 1), PARALLEL (array tasks running at once, default 16), SWEEP_DIR (default
+# runs/sweeps/<experiment>-<UTC>), DATA (index files for the recipes that need them), VJEPA (the
+# command). Extra arguments: Hydra overrides. The launcher is configs/hydra/launcher/
+# vjepa_slurm.yaml (hydra-submitit-launcher, with the ranks of a job wired together).
 set -euo pipefail
 : "${PARTITION:?set PARTITION to the Slurm partition (sinfo lists them)}"
 EXPERIMENT=${EXPERIMENT:-vjepa_tiny}
@@ -18,10 +19,10 @@ args=(experiment="$EXPERIMENT" "optim.lr=${LRS:-1e-4,2e-4,4e-4}" "seed=${SEEDS:-
       "hydra.sweep.dir=$SWEEP_DIR"
       # one fixed folder per array task: a requeued task resumes there
       'run_dir=${hydra:sweep.dir}/${hydra:job.num}'
-      hydra/launcher=submitit_slurm "hydra.launcher.partition=$PARTITION"
+      hydra/launcher=vjepa_slurm "hydra.launcher.partition=$PARTITION"
       "hydra.launcher.timeout_min=${TIME:-240}" "hydra.launcher.gpus_per_node=${GPUS:-1}"
-      "hydra.launcher.tasks_per_node=1" "hydra.launcher.cpus_per_task=10"
-      "hydra.launcher.array_parallelism=${PARALLEL:-16}" "hydra.launcher.max_num_timeout=10")
+      "hydra.launcher.tasks_per_node=${GPUS:-1}" "hydra.launcher.cpus_per_task=10"
+      "hydra.launcher.array_parallelism=${PARALLEL:-16}")
 [ -n "${DATA:-}" ] && args+=("data.sources=[$DATA]")
 [ -n "${ACCOUNT:-}" ] && args+=("hydra.launcher.account=$ACCOUNT")
 [ -n "${QOS:-}" ] && args+=("hydra.launcher.qos=$QOS")

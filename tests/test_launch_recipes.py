@@ -69,8 +69,9 @@ def test_recipes_refuse_to_run_without_data_or_partition(tmp_path: Path) -> None
 
 def test_sweep_recipe_is_one_multirun_with_a_fixed_run_folder_per_job(tmp_path: Path) -> None:
     argv = recipe_argv("sweep_lr_seed.sh", {"PARTITION": "learn", "LRS": "1e-4,2e-4",
-                                            "SEEDS": "0,1,2"}, tmp_path)
-    assert argv[:2] == ["train", "-m"] and "hydra/launcher=submitit_slurm" in argv
+                                            "SEEDS": "0,1,2", "GPUS": "8"}, tmp_path)
+    assert argv[:2] == ["train", "-m"] and "hydra/launcher=vjepa_slurm" in argv
+    assert {"hydra.launcher.gpus_per_node=8", "hydra.launcher.tasks_per_node=8"} <= set(argv)
     assert "run_dir=${hydra:sweep.dir}/${hydra:job.num}" in argv  # a requeued job resumes
     assert {"optim.lr=1e-4,2e-4", "seed=0,1,2", "hydra.launcher.partition=learn"} <= set(argv)
     # one job of the sweep: Hydra accepts every override (launcher keys included)
