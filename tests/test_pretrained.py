@@ -193,3 +193,14 @@ def test_legacy_format_file_loads(tmp_path: Path) -> None:
     pre = load_pretrained(path)
     assert pre.layout == "vjepa" and pre.epoch == 3
     _same_weights(pre.model, torch.load(path, weights_only=True)["target_encoder"], PREFIX)
+
+
+def test_half_precision_file_loads_as_float32(tmp_path: Path) -> None:
+    enc = {k: v.half() for k, v in encoder_state(PREFIX).items()}
+    path = _save_vjepa(tmp_path / "fp16.pth.tar", enc)
+    pre = load_pretrained(path)
+    assert {p.dtype for p in pre.model.parameters()} == {torch.float32}
+    assert not pre.model.pos_embed.requires_grad and pre.model.norm.weight.requires_grad
+    stored = torch.load(path, weights_only=True)["target_encoder"]
+    assert {v.dtype for v in stored.values()} == {torch.float16}
+    _same_weights(pre.model, {k: v.float() for k, v in stored.items()}, PREFIX)

@@ -25,11 +25,10 @@ from vjepa.checkpoints.errors import CheckpointError
 from vjepa.checkpoints.infer import infer_encoder, infer_predictor, infer_probe
 from vjepa.checkpoints.io import SAFETENSORS_SUFFIX, read_export, read_torch_checkpoint
 from vjepa.checkpoints.layouts import default_which, detect_layout, select_state, strip_wrappers
-from vjepa.checkpoints.strict import load_strict
+from vjepa.checkpoints.strict import build_loaded
+from vjepa.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vjepa.models.vit import VIT_SIZES
 
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 VIDEO_FRAME_STEP = 4  # V-JEPA's default sampling rate
 WHICH = ("target_encoder", "encoder", "predictor", "classifier")
 EXPORT_FORMAT = "vjepa-export-v1"
@@ -231,7 +230,6 @@ def load_pretrained(
         options = {"num_heads": num_heads, "num_frames": num_frames, "img_size": img_size,
                    "uniform_power": uniform_power}
         plan = _plan_torch_file(path, which, options, frame_step, apply_proj, trust_pickle)
-    model = plan.arch.build()
-    load_strict(model, plan.state, plan.path, f"{plan.which} state dict")
+    model = build_loaded(plan.arch.build, plan.state, plan.path, f"{plan.which} state dict")
     return Pretrained(model.to(device).eval(), plan.preprocess, plan.arch, plan.encoder_arch,
                       plan.layout, plan.which, plan.path, plan.epoch)
