@@ -1,9 +1,15 @@
-"""Architectures as plain, JSON-able records, and the modules they build."""
+"""Architectures as plain, JSON-able records, and the modules they build.
+
+Each record's field names are the constructor arguments of its module, so `build()` passes
+them one to one (an argument the module does not take raises).
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, ClassVar
+
+from torch import nn
 
 from vjepa.models.attentive_probe import AttentiveClassifier
 from vjepa.models.predictor import Predictor
@@ -12,6 +18,11 @@ from vjepa.models.vit import VisionTransformer
 
 class _Record:
     """JSON round trip of an architecture dataclass (tuples become lists and back)."""
+
+    module: ClassVar[type[nn.Module]]
+
+    def build(self) -> nn.Module:
+        return self.module(**{f.name: getattr(self, f.name) for f in fields(self)})  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)  # type: ignore[call-overload]
@@ -33,12 +44,13 @@ class _Record:
 
 
 @dataclass(frozen=True)
-class EncoderArch(_Record):
+class _Transformer(_Record):
+    """Fields shared by the encoder and the predictor (geometry, blocks, position table)."""
+
     img_size: tuple[int, int]
     patch_size: int
     num_frames: int
     tubelet_size: int
-    in_chans: int
     embed_dim: int
     depth: int
     num_heads: int
@@ -46,42 +58,20 @@ class EncoderArch(_Record):
     qkv_bias: bool
     uniform_power: bool
     pos_order: str
-
-    def build(self) -> VisionTransformer:
-        return VisionTransformer(
-            img_size=self.img_size, patch_size=self.patch_size, num_frames=self.num_frames,
-            tubelet_size=self.tubelet_size, in_chans=self.in_chans, embed_dim=self.embed_dim,
-            depth=self.depth, num_heads=self.num_heads, mlp_ratio=self.mlp_ratio,
-            qkv_bias=self.qkv_bias, uniform_power=self.uniform_power, pos_order=self.pos_order,
-        )
 
 
 @dataclass(frozen=True)
-class PredictorArch(_Record):
-    img_size: tuple[int, int]
-    patch_size: int
-    num_frames: int
-    tubelet_size: int
-    embed_dim: int
+class EncoderArch(_Transformer):
+    in_chans: int
+    module: ClassVar[type[nn.Module]] = VisionTransformer
+
+
+@dataclass(frozen=True)
+class PredictorArch(_Transformer):
     predictor_embed_dim: int
-    depth: int
-    num_heads: int
-    mlp_ratio: float
-    qkv_bias: bool
-    uniform_power: bool
-    pos_order: str
     mask_token_layout: str
     num_mask_tokens: int
-
-    def build(self) -> Predictor:
-        return Predictor(
-            img_size=self.img_size, patch_size=self.patch_size, num_frames=self.num_frames,
-            tubelet_size=self.tubelet_size, embed_dim=self.embed_dim,
-            predictor_embed_dim=self.predictor_embed_dim, depth=self.depth,
-            num_heads=self.num_heads, mlp_ratio=self.mlp_ratio, qkv_bias=self.qkv_bias,
-            uniform_power=self.uniform_power, pos_order=self.pos_order,
-            mask_token_layout=self.mask_token_layout, num_mask_tokens=self.num_mask_tokens,
-        )
+    module: ClassVar[type[nn.Module]] = Predictor
 
 
 @dataclass(frozen=True)
@@ -93,10 +83,4 @@ class ProbeArch(_Record):
     depth: int
     qkv_bias: bool
     apply_proj: bool
-
-    def build(self) -> AttentiveClassifier:
-        return AttentiveClassifier(
-            embed_dim=self.embed_dim, num_heads=self.num_heads, num_classes=self.num_classes,
-            mlp_ratio=self.mlp_ratio, depth=self.depth, qkv_bias=self.qkv_bias,
-            apply_proj=self.apply_proj,
-        )
+    module: ClassVar[type[nn.Module]] = AttentiveClassifier
