@@ -1,0 +1,31 @@
+"""The GPU train-step benchmark runs on the CPU (tiny) and imports no Hydra / decoders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from test_train_helpers import subprocess_env
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBE = """
+import sys
+sys.path.insert(0, "benchmarks")
+import bench_train_step
+bench_train_step.main(["--device", "cpu", "--size", "tiny", "--batch-sizes", "2",
+                       "--steps", "1", "--warmup", "1", "--dtype", "float32"])
+heavy = [m for m in ("hydra", "omegaconf", "submitit", "av", "decord") if m in sys.modules]
+assert not heavy, f"benchmark imported {heavy}"
+"""
+
+
+def test_bench_runs_on_cpu_without_hydra_or_decoders(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env=subprocess_env(OUT=str(tmp_path)))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "bench_train_step.json").read_text())
+    assert report["card"] == "cpu" and report["size"] == "tiny"
+    (row,) = report["results"]
+    assert row["batch_size"] == 2 and row["step_ms"] > 0 and row["clips_per_s"] > 0
