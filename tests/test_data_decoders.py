@@ -134,3 +134,20 @@ def test_torchcodec_backend_skips_with_reason_when_missing(videos: dict[str, Pat
             assert [frame_number(f) for f in reader.get_batch([5, 6])] == [5, 6]
     else:
         pytest.skip("torchcodec is not installed (optional extra vjepa[torchcodec])")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_readers_release_files_also_on_failure(tmp_path: Path, videos: dict[str, Path],
+                                               backend: str) -> None:
+    broken = make_broken_files(tmp_path, videos["mp4"])
+    fd_dir = Path("/proc/self/fd")
+    if not fd_dir.exists():
+        pytest.skip("needs /proc/self/fd to count open files (Linux)")
+    read_frames(videos["mp4"], [0], backend=backend)  # warm-up: imports, lazy library state
+    before = len(list(fd_dir.iterdir()))
+    for _ in range(10):
+        read_frames(videos["mp4"], [0, 29], backend=backend)
+        for path in broken.values():
+            with pytest.raises(DecodeError):
+                read_frames(path, [0, 20], backend=backend)
+    assert len(list(fd_dir.iterdir())) <= before

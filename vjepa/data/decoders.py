@@ -281,7 +281,11 @@ class DecordReader(VideoReader):
         try:
             batch = self._reader.get_batch(indices).asnumpy()
         except (decord.DECORDError, RuntimeError) as error:
-            raise DecodeError(self.path, "short_decode", str(error)) from error
+            # decord's traceback frames hold its reader (and the open file) in a reference
+            # cycle that only the garbage collector would free: cut it so close() releases now.
+            detail = str(error)
+            error.__traceback__ = None
+            raise DecodeError(self.path, "short_decode", detail) from None
         if batch.shape[0] != len(indices):
             raise DecodeError(
                 self.path, "short_decode", f"asked {len(indices)} frames, got {batch.shape[0]}"
