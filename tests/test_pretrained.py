@@ -204,3 +204,13 @@ def test_half_precision_file_loads_as_float32(tmp_path: Path) -> None:
     stored = torch.load(path, weights_only=True)["target_encoder"]
     assert {v.dtype for v in stored.values()} == {torch.float16}
     _same_weights(pre.model, {k: v.float() for k, v in stored.items()}, PREFIX)
+
+
+@pytest.mark.parametrize(("width", "hidden"), [(88, 120), (96, 200)])
+def test_mlp_width_survives_float_rounding(tmp_path: Path, width: int, hidden: int) -> None:
+    """int(width * hidden / width) can fall one short of hidden; the inferred ratio must not."""
+    enc = encoder_state(PREFIX, width=width, depth=1, mlp_ratio=hidden / width)
+    assert enc[PREFIX + "blocks.0.mlp.fc1.weight"].shape[0] == hidden
+    pre = load_pretrained(_save_vjepa(tmp_path / "w.pt", enc), num_heads=8 if width % 8 == 0
+                          else 4)
+    assert pre.model.blocks[0].mlp.fc1.out_features == hidden

@@ -43,7 +43,7 @@ def encoder_state(
 ) -> dict[str, torch.Tensor]:
     """An encoder state dict; frames == 1 gives the 2D (I-JEPA) layout."""
     gen = torch.Generator().manual_seed(seed)
-    hidden = int(width * mlp_ratio)
+    hidden = round(width * mlp_ratio)
     if frames > 1:
         grid: tuple[int, ...] = (frames // tubelet, img // patch, img // patch)
         kernel: tuple[int, ...] = (tubelet, patch, patch)

@@ -56,7 +56,12 @@ def _require(state: dict[str, torch.Tensor], key: str, path: str, what: str) -> 
 
 
 def _mlp_ratio(state: dict[str, torch.Tensor], key: str, width: int) -> float:
-    return state[key].shape[0] / width if key in state else 4.0
+    """A ratio r with int(width * r) == the stored hidden width (how the blocks size it)."""
+    if key not in state:
+        return 4.0
+    hidden = state[key].shape[0]
+    ratio = hidden / width
+    return ratio if int(width * ratio) == hidden else (hidden + 0.5) / width  # float rounding
 
 
 def _table(dim: int, grid: tuple[int, ...], uniform_power: bool, order: str) -> torch.Tensor:
