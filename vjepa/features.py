@@ -48,7 +48,8 @@ class Features:
         features: float32 [W, N, D] token features (pool "none") or [W, D] (pool "mean"); with
             `layers`, a layer axis after the first: [W, L, N, D] / [W, L, D]. W = windows of a
             video, or images.
-        start_s, end_s: float64 [W] window start/end in seconds (videos only).
+        start_s, end_s: float64 [W] window start/end in seconds (videos only): first frame
+            index / fps and (last frame index + 1) / fps, with the container's average fps.
         frame_indices: int64 [W, frames_per_clip] source frames of each window (videos only).
         fps, num_source_frames: the video's frame rate and length (videos only).
     """
