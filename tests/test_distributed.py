@@ -63,7 +63,7 @@ def test_two_gloo_processes_train_identical_replicas(tmp_path):
 
     run_dir, cache = tmp_path / "run", tmp_path / "cache"
     overrides = tiny_overrides(run_dir, cache, steps=4, ipe=2) + ["optim.accum_steps=2"]
-    data_sources(finalize(compose(overrides)).data, 4)  # build the synthetic set once, here
+    data_sources(finalize(compose(overrides)).data)  # build the synthetic set once, here
     port = str(free_port())
     procs = [
         subprocess.Popen([sys.executable, "-c", RANK_MAIN, *overrides],

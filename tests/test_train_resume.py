@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from test_train_helpers import (
     assert_same_tensors,
     load_latest,
@@ -63,3 +64,14 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     # the metric curve of the resumed run has each step once
     steps = [int(float(r["step"])) for r in csv.DictReader(open(cut / "metrics.csv"))]
     assert steps == list(range(1, total + 1))
+
+
+def test_resume_refuses_a_changed_recipe(tmp_path):
+    cache, run_dir = tmp_path / "cache", tmp_path / "run"
+    run_here(tiny_overrides(run_dir, cache, steps=4, ipe=2))
+    with pytest.raises(ValueError, match=r"optim.lr: 0.0002 -> 0.0005"):
+        run_here(tiny_overrides(run_dir, cache, steps=4, ipe=2) + ["optim.lr=5e-4"])
+    summary = run_here(tiny_overrides(run_dir, cache, steps=6, ipe=2)
+                       + ["resume_check=false", "data.num_workers=1"])
+    assert summary["step"] == 6  # continued from step 4 under the changed recipe
+    assert load_latest(run_dir)["config"]["optim"]["epochs"] == 3

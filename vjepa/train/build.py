@@ -54,7 +54,7 @@ def build_collator(mask: Any, grid: tuple[int, ...], seed: int, rank: int) -> Ma
     return MaskCollator(gens, seed=derive_seed(seed, MASKS, rank), collate=collate_untagged)
 
 
-def data_sources(d: Any, num_frames: int) -> list[str]:
+def data_sources(d: Any) -> list[str]:
     """The configured sources, or the synthetic set (built on first use) when none are given."""
     if d.sources:
         return [str(s) for s in d.sources]

@@ -154,6 +154,7 @@ class TrainConfig:
     run_dir: str | None = None  # default runs/<experiment>/<UTC timestamp>, resolved once
     runs_root: str = "runs"
     launcher: str = "none"  # "none": run here; else submitted by vjepa.launch
+    resume_check: bool = True  # refuse to resume a run under a changed recipe
     model: ModelConfig = field(default_factory=ModelConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -161,6 +162,32 @@ class TrainConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     dist: DistConfig = field(default_factory=DistConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
+
+
+# Keys that may change between a run and its resumption (how, not what, it trains).
+OPERATIONAL_KEYS = frozenset({
+    "run_dir", "runs_root", "launcher", "resume_check", "experiment", "data.cache_dir",
+    "data.num_workers", "data.pin_memory", "data.timeout_s", "optim.max_steps",
+    "optim.max_nonfinite",
+})
+RECIPE_SECTIONS = ("seed", "model", "mask", "data", "optim")
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        out: dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def recipe_changes(old: dict, new: dict) -> dict[str, tuple[Any, Any]]:
+    """Recipe keys (seed, model, mask, data, optim) whose value differs: {key: (old, new)}."""
+    a = _flatten({k: old.get(k) for k in RECIPE_SECTIONS})
+    b = _flatten({k: new.get(k) for k in RECIPE_SECTIONS})
+    return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b))
+            if k not in OPERATIONAL_KEYS and a.get(k) != b.get(k)}
 
 
 def _fail(key: str, value: Any, why: str) -> None:

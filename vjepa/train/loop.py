@@ -31,6 +31,7 @@ from vjepa.train.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
+from vjepa.train.config import recipe_changes
 from vjepa.train.data import StepBatchSampler, make_loader
 from vjepa.train.logs import METRICS_CSV, MetricsWriter
 from vjepa.train.monitor import MetricSums, collapse_indicators
@@ -103,6 +104,7 @@ class Trainer:
         if path is None:
             return False
         state = load_checkpoint(path)
+        self.check_recipe(state["config"], path)
         self.model.encoder.load_state_dict(state["encoder"])
         self.model.predictor.load_state_dict(state["predictor"])
         self.model.target_encoder.load_state_dict(state["target_encoder"])
@@ -123,6 +125,19 @@ class Trainer:
                         "generators not restored", len(state["rng"]), self.env.world_size)
         log.info("resumed from %s at step %d (epoch %d)", path, self.step, state["epoch"])
         return True
+
+    def check_recipe(self, saved: dict, path: Path) -> None:
+        changes = recipe_changes(saved, OmegaConf.to_container(self.cfg, resolve=True))
+        if not changes:
+            return
+        listing = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in
+                            ((k, *v) for k, v in changes.items()))
+        if self.cfg.resume_check:
+            raise ValueError(
+                f"resuming {path} with a changed recipe ({listing}); rerun with the run's "
+                f"overrides (its config: {self.run_dir / 'config.yaml'}) or resume_check=false"
+            )
+        log.warning("resuming with a changed recipe: %s", listing)
 
     def plot(self) -> None:
         if self.cfg.logging.plots and (self.run_dir / METRICS_CSV).is_file():

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 import vjepa
 from vjepa import distributed
+from vjepa.data.bad_samples import BadSampleTracker
 from vjepa.masks.seeding import derive_seed
 from vjepa.train.build import (
     DATA_ORDER,
@@ -50,14 +51,20 @@ def resolve_run_dir(cfg: DictConfig) -> str:
     return str((Path(cfg.runs_root) / cfg.experiment / stamp).expanduser().resolve())
 
 
-def write_run_files(cfg: DictConfig, run_dir: Path) -> None:
+def log_to_file(run_dir: Path) -> logging.Handler:
+    """Send the package's log records to <run_dir>/train.log (remove the handler when done)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    (run_dir / "version.txt").write_text(f"vjepa {vjepa.__version__}\ntorch {torch.__version__}\n")
     handler = logging.FileHandler(run_dir / "train.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("vjepa").addHandler(handler)
     logging.getLogger("vjepa").setLevel(logging.INFO)
+    return handler
+
+
+def write_run_files(cfg: DictConfig, run_dir: Path) -> None:
+    """The resolved config and the versions this (possibly resumed) run trains with."""
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    (run_dir / "version.txt").write_text(f"vjepa {vjepa.__version__}\ntorch {torch.__version__}\n")
 
 
 def iterations_per_epoch(cfg: DictConfig, num_samples: int, world_size: int) -> int:
@@ -87,7 +94,7 @@ def build_trainer(cfg: DictConfig, env: distributed.DistEnv, device: torch.devic
     optimizer = build_optimizer({"encoder": model.encoder, "predictor": model.predictor},
                                 o.betas, o.eps)
     scaler = torch.amp.GradScaler(device.type) if o.dtype == "float16" else None
-    sources = data_sources(cfg.data, cfg.model.num_frames) if env.is_main else None
+    sources = data_sources(cfg.data) if env.is_main else None
     sources = distributed.broadcast_object(sources)  # rank 0 builds the synthetic set
     dataset = build_train_dataset(cfg, sources)
     collator = build_collator(cfg.mask, model.encoder.tokens.grid, cfg.seed, env.rank)
@@ -98,7 +105,8 @@ def build_trainer(cfg: DictConfig, env: distributed.DistEnv, device: torch.devic
                                o.weight_decay, o.final_weight_decay, o.ema)
     total = o.epochs * ipe if o.max_steps is None else min(o.max_steps, o.epochs * ipe)
     return Trainer(cfg, env, device, run_dir, model, forward, optimizer, scaler, schedules,
-                   sampler, collator, dataset, ipe, total)
+                   sampler, collator, dataset, ipe, total,
+                   tracker=BadSampleTracker(cfg.data.max_bad_fraction))
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -108,14 +116,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     env = distributed.read_env()
     device = distributed.select_device(env, cfg.dist.device)
     distributed.init_process_group(env, device, cfg.dist.backend, cfg.dist.timeout_s)
+    handler = None
     try:
         run_dir = Path(distributed.broadcast_object(resolve_run_dir(cfg)))
         cfg.run_dir = str(run_dir)
         if env.is_main:
-            write_run_files(cfg, run_dir)
+            handler = log_to_file(run_dir)
         distributed.barrier()
         trainer = build_trainer(cfg, env, device, run_dir)
-        trainer.resume()
+        trainer.resume()  # checks the recipe against the checkpoint's first
+        if env.is_main:
+            write_run_files(cfg, run_dir)
         log.info("run %s: %s, step %d of %d (%d per epoch), world size %d on %s", run_dir,
                  cfg.experiment, trainer.step, trainer.total_steps, trainer.ipe,
                  env.world_size, device)
@@ -123,6 +134,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         summary["param_digest"] = parameter_digest(trainer.model)
         return summary
     finally:
+        if handler is not None:
+            logging.getLogger("vjepa").removeHandler(handler)
+            handler.close()
         distributed.destroy_process_group()
 
 

@@ -1,7 +1,8 @@
-"""PNG plots of a run's metric curves (matplotlib, no display needed)."""
+"""PNG plot of a run's metric curves: one figure, one small panel per monitored column."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -11,39 +12,36 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 
 from vjepa.train.logs import read_metrics  # noqa: E402
 
-PANELS: dict[str, tuple[str, ...]] = {
-    "loss": ("loss",),
-    "schedules": ("lr", "wd", "momentum"),
-    "grad_norm": ("grad_norm_encoder", "grad_norm_predictor"),
-    "collapse": ("std_samples", "std_tokens", "eff_rank"),
-    "tokens": ("context_tokens", "target_tokens"),
-    "time": ("data_s", "compute_s"),
-    "throughput": ("samples_per_s",),
-    "memory": ("peak_mem_mib",),
-}
+COLUMNS: tuple[str, ...] = (
+    "loss", "lr", "wd", "momentum",
+    "grad_norm_encoder", "grad_norm_predictor", "context_tokens", "target_tokens",
+    "std_samples", "std_tokens", "eff_rank", "nonfinite_total",
+    "data_s", "compute_s", "samples_per_s", "peak_mem_mib",
+)
+PLOT_NAME = "curves.png"
 
 
-def plot_metrics(csv_path: str | Path, out_dir: str | Path) -> list[Path]:
-    """One PNG per panel whose columns exist in the CSV; returns the files written."""
+def plot_metrics(csv_path: str | Path, out_dir: str | Path) -> Path | None:
+    """Write `<out_dir>/curves.png` from a metrics CSV; None when it has no rows yet."""
     data = read_metrics(csv_path)
-    if "step" not in data:
-        return []
+    present = [c for c in COLUMNS if c in data]
+    if "step" not in data or not present:
+        return None
+    cols = 4
+    rows = math.ceil(len(present) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.4 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, present, strict=False):
+        ax.plot(data["step"], data[name], lw=1.2)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(present):]:
+        ax.axis("off")
+    fig.supxlabel("step", fontsize=9)
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.08, top=0.95, wspace=0.3, hspace=0.45)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for panel, names in PANELS.items():
-        present = [n for n in names if n in data]
-        if not present:
-            continue
-        fig, axes = plt.subplots(len(present), 1, figsize=(7, 2.4 * len(present)), squeeze=False)
-        for ax, name in zip(axes[:, 0], present, strict=True):
-            ax.plot(data["step"], data[name], lw=1.2)
-            ax.set_ylabel(name)
-            ax.grid(alpha=0.3)
-        axes[-1, 0].set_xlabel("step")
-        fig.tight_layout()
-        path = out_dir / f"{panel}.png"
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
-        written.append(path)
-    return written
+    path = out_dir / PLOT_NAME
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

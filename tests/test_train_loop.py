@@ -1,0 +1,43 @@
+"""One short run: the run folder's files, the monitored columns, autocast / GradScaler modes."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+from test_train_helpers import load_latest, run_here, tiny_overrides
+
+from vjepa.train.plots import COLUMNS, PLOT_NAME
+
+
+def test_run_folder_holds_config_logs_curves_and_plots(tmp_path):
+    run_dir = tmp_path / "run"
+    summary = run_here(tiny_overrides(run_dir, tmp_path / "cache", steps=4, ipe=2)
+                       + ["logging.plots=true", "logging.tensorboard=true",
+                          "logging.log_every=2", "logging.checkpoint_every=2",
+                          "logging.keep_every=2"])
+    assert summary["step"] == 4 and math.isfinite(summary["loss"])
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"config.yaml", "version.txt", "train.log", "metrics.csv", "tensorboard", "plots",
+            "checkpoints", "bad_samples.json"} <= names
+    assert "vjepa 0." in (run_dir / "version.txt").read_text()
+    assert [p.name for p in (run_dir / "plots").iterdir()] == [PLOT_NAME]
+    assert any((run_dir / "tensorboard").iterdir())
+    assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {
+        "latest.pt", "step_00000002.pt", "step_00000004.pt"}
+    rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
+    assert [r["step"] for r in rows] == ["2.0", "4.0"]
+    for name in COLUMNS:
+        assert all(math.isfinite(float(r[name])) for r in rows), name
+    assert all(float(r[k]) > 0 for r in rows for k in ("std_tokens", "eff_rank", "loss"))
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_autocast_modes_and_scaler(tmp_path, dtype):
+    run_dir = tmp_path / "run"
+    summary = run_here(tiny_overrides(run_dir, tmp_path / "cache", steps=2, ipe=2)
+                       + [f"optim.dtype={dtype}"])
+    assert summary["step"] == 2
+    state = load_latest(run_dir)
+    assert (state["scaler"] is not None) == (dtype == "float16")
