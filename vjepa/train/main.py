@@ -153,6 +153,7 @@ def _hydra_main(cfg: DictConfig) -> int:
     if cfg.launcher != "none":
         from vjepa.launch import submit
 
+        finalize(cfg)  # a bad value fails here, before anything is queued
         cfg.run_dir = resolve_run_dir(cfg)  # one folder for all tasks and requeues
         submit(cfg, "vjepa.train.main:run")
         return 0
