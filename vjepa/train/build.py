@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +61,14 @@ def data_sources(d: Any) -> list[str]:
         return [str(s) for s in d.sources]
     root = synthetic_root(d.cache_dir, d.kind, d.synthetic_num, d.synthetic_size,
                           d.synthetic_frames)
+    workers = min(4, os.cpu_count() or 1)
     if d.kind == "video":
         index = make_synthetic_videos(root, num_videos=d.synthetic_num,
                                       num_frames=d.synthetic_frames, size=d.synthetic_size,
-                                      progress=True)
+                                      num_workers=workers, progress=True)
     else:
         index = make_synthetic_images(root, num_images=d.synthetic_num, size=d.synthetic_size,
-                                      progress=True)
+                                      num_workers=workers, progress=True)
     return [str(Path(index))]
 
 

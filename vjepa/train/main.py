@@ -2,8 +2,9 @@
 
 `vjepa train` with no arguments pretrains the tiny V-JEPA recipe on the synthetic video set
 (made on first use in $VJEPA_CACHE or ~/.cache/vjepa). The run folder (`run_dir`, default
-runs/<experiment>/<UTC time>) holds config.yaml, version.txt, train.log, metrics.csv,
-tensorboard/, plots/ and checkpoints/; a run folder with checkpoints/latest.pt is resumed.
+runs/<experiment>/<UTC time>-<tag>) holds config.yaml, version.txt, train.log, metrics.csv,
+tensorboard/, plots/curves.png and checkpoints/; a run folder with checkpoints/latest.pt is
+resumed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import secrets
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,10 +46,12 @@ log = logging.getLogger("vjepa.train")
 
 
 def resolve_run_dir(cfg: DictConfig) -> str:
-    """`run_dir`, or runs_root/<experiment>/<UTC timestamp> (call once, before any fork)."""
+    """`run_dir`, or runs_root/<experiment>/<UTC time>-<random tag> (resolve once per run: rank
+    0 does and broadcasts it; a launcher does before submitting)."""
     if cfg.run_dir:
         return str(Path(cfg.run_dir).expanduser().resolve())
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    # the random tag keeps runs of a sweep started in the same second apart
+    stamp = f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     return str((Path(cfg.runs_root) / cfg.experiment / stamp).expanduser().resolve())
 
 
