@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -137,38 +138,55 @@ class DecodeOnly(torch.utils.data.Dataset):
 
 
 def clips_per_second_inline(dataset: torch.utils.data.Dataset, clips: int,
-                            collate: Callable | None) -> float:
-    """Single process: ``clips`` items, collated in batches of BATCH (after one warm-up)."""
+                            collate: Callable | None) -> tuple[float, float]:
+    """Single process: ``clips`` items, collated in batches of BATCH (after one warm-up).
+
+    Returns:
+        (clips per wall-clock second, clips per CPU-second of this process, all its threads
+        included). On a shared machine the second is the steadier measure of per-core speed.
+    """
     n = len(dataset)
     order = [(k * 7) % n for k in range(clips + BATCH)]
     batch = [dataset[i] for i in order[:BATCH]]  # warm-up: imports, first opens
     if collate is not None:
         collate(batch)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for k in range(BATCH, clips + BATCH, BATCH):
         batch = [dataset[i] for i in order[k : k + BATCH]]
         if collate is not None:
             collate(batch)
-    return clips / (time.perf_counter() - start)
+    return (clips / (time.perf_counter() - start), clips / (time.process_time() - cpu_start))
 
 
 def clips_per_second_loader(dataset: torch.utils.data.Dataset, clips: int, workers: int,
-                            collate: Callable) -> float:
-    """DataLoader with ``workers`` processes, in steady state: the batches made during worker
-    start-up and prefetching (``2 * workers + 1``) are not timed."""
+                            collate: Callable) -> tuple[float, float]:
+    """DataLoader with ``workers`` processes.
+
+    Returns:
+        (clips per wall-clock second in steady state, the batches made during worker start-up
+        and prefetching (``2 * workers + 1``) not timed; clips per CPU-second over the whole
+        run, workers and main process together, from ``getrusage`` once the workers exit).
+    """
     skip = 2 * workers + 1
+    clips = max(clips, 8 * BATCH)  # enough timed batches to be past the prefetched ones
     total = clips + skip * BATCH
     indices = [k % len(dataset) for k in range(total)]
     loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, indices),
                                          batch_size=BATCH, num_workers=workers,
                                          collate_fn=collate, prefetch_factor=2)
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     iterator = iter(loader)
     for _ in range(skip):
         next(iterator)
     start, seen = time.perf_counter(), 0
     for batch in iterator:
         seen += len(batch["label"])
-    return seen / (time.perf_counter() - start)
+    wall = seen / (time.perf_counter() - start)
+    del iterator  # joins the workers, so their CPU time is in RUSAGE_CHILDREN
+    after = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = sum(a.ru_utime + a.ru_stime - b.ru_utime - b.ru_stime for a, b in zip(after, usage,
+                                                                                 strict=True))
+    return wall, total / cpu
 
 
 def gpu_normalize(index: Path) -> dict[str, float]:
@@ -251,22 +269,28 @@ def main(argv: list[str] | None = None) -> int:
         row: dict[str, float] = {}
         pinned = pin({cpus[0]})
         torch.set_num_threads(1)
-        trials: dict[str, list[float]] = {label: [] for label in one_core}
+        trials: dict[str, list[tuple[float, float]]] = {label: [] for label in one_core}
         for _ in range(args.repeats):  # interleaved, so load from elsewhere hits all alike
             for label, dataset in one_core.items():
                 use = None if label.startswith("decode") else collate
                 trials[label].append(clips_per_second_inline(dataset, args.clips, use))
         for label, values in trials.items():
-            row[f"{label} 1 core"] = float(np.median(values))
-            print(f"{name} {label:16s} 1 core    {np.median(values):7.1f} clips/s "
-                  f"(trials {', '.join(f'{v:.1f}' for v in values)})", flush=True)
+            wall = float(np.median([v[0] for v in values]))
+            cpu = float(np.median([v[1] for v in values]))
+            row[f"{label} 1 core"] = wall
+            row[f"{label} per CPU-second"] = cpu
+            print(f"{name} {label:16s} 1 core    {wall:7.1f} clips/s wall, {cpu:7.1f} per "
+                  f"CPU-second (trials {', '.join(f'{w:.1f}/{c:.1f}' for w, c in values)})",
+                  flush=True)
         pinned &= pin(set(cpus[: args.loader_cpus]))
         if not args.no_loader:
             for label in ("official", "vjepa-pyav", "vjepa-decord"):
                 if label in one_core:
-                    value = clips_per_second_loader(one_core[label], args.clips, 2, collate)
-                    row[f"{label} 2 workers"] = value
-                    print(f"{name} {label:16s} 2 workers {value:7.1f} clips/s", flush=True)
+                    wall, cpu = clips_per_second_loader(one_core[label], args.clips, 2, collate)
+                    row[f"{label} 2 workers"] = wall
+                    row[f"{label} 2 workers per CPU-second"] = cpu
+                    print(f"{name} {label:16s} 2 workers {wall:7.1f} clips/s wall, {cpu:7.1f} "
+                          "per CPU-second", flush=True)
         pin(set(cpus))
         row["pinned"] = float(pinned)
         if args.gpu:

@@ -76,8 +76,8 @@ def normalize_clip(clip: torch.Tensor, mean: tuple[float, ...] = IMAGENET_MEAN,
     frames, channels, height, width = clip.shape
     out = torch.empty(channels, frames, height, width, dtype=torch.float32)
     for c, (scale, shift) in enumerate(_scale_shift(mean, std)):
-        torch.mul(clip[:, c], scale, out=out[c])
-        out[c].sub_(shift)
+        # one pass per channel: out = -shift + scale * x, uint8 read, float32 written
+        torch.add(torch.tensor(-shift), clip[:, c], alpha=scale, out=out[c])
     return out
 
 
