@@ -69,6 +69,8 @@ class Trainer:
     last_loss: float = math.nan
     tracker: BadSampleTracker = field(default_factory=BadSampleTracker)
     sums: MetricSums = field(default_factory=MetricSums)
+    window_start: float = 0.0  # throughput window: start time and samples since
+    window_samples: int = 0
 
     # ---- checkpoints -------------------------------------------------------------------
     def state(self) -> dict:
@@ -172,15 +174,14 @@ class Trainer:
                                 self.optimizer, self.scaler, self.device, o.dtype, clip,
                                 momentum)
         self.count_nonfinite(result.finite)
-        s = self.sums
-        for name, value in (("loss", result.loss), ("grad_norm_encoder", result.grad_norm_encoder),
-                            ("grad_norm_predictor", result.grad_norm_predictor), ("lr", lr),
-                            ("wd", wd), ("momentum", momentum), ("data_s", data_s),
-                            ("context_tokens", result.num_context),
-                            ("target_tokens", result.num_target)):
-            if result.finite or name not in ("loss", "grad_norm_encoder", "grad_norm_predictor"):
-                s.add(name, value)
-        s.add("compute_s", time.perf_counter() - t0)
+        values = {"lr": lr, "wd": wd, "momentum": momentum, "data_s": data_s,
+                  "context_tokens": result.num_context, "target_tokens": result.num_target}
+        if result.finite:  # a skipped step's loss and gradients would poison the means
+            values.update(loss=result.loss, grad_norm_encoder=result.grad_norm_encoder,
+                          grad_norm_predictor=result.grad_norm_predictor)
+        values["compute_s"] = time.perf_counter() - t0
+        for name, value in values.items():
+            self.sums.add(name, value)
         return result
 
     def count_nonfinite(self, finite: bool) -> None:
@@ -218,31 +219,35 @@ class Trainer:
                             self.step, name, row[name], floor)
         return row
 
+    def maybe_log(self, result: StepResult, writer: MetricsWriter | None, bar: tqdm) -> None:
+        """Every log_every steps (and at the end): one metric row, the host reads it needs."""
+        if self.step % self.cfg.logging.log_every and self.step != self.total_steps:
+            return
+        now = time.perf_counter()
+        row = self.log_row(result, now - self.window_start, self.window_samples)
+        self.window_start, self.window_samples = now, 0
+        if writer is not None:
+            writer.write(row)
+        bar.set_postfix(loss=f"{row['loss']:.4f}", std_tok=f"{row['std_tokens']:.3f}")
+
     def train(self) -> dict[str, Any]:
-        lg, o = self.cfg.logging, self.cfg.optim
-        main = self.env.is_main
+        """Run from self.step to total_steps; returns the summary of `run`."""
+        lg, main = self.cfg.logging, self.env.is_main
         writer = MetricsWriter(self.run_dir, self.step, lg.tensorboard) if main else None
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not (main and lg.progress),
                    unit="step", dynamic_ncols=True)
-        per_step = self.cfg.data.batch_size * o.accum_steps * self.env.world_size
-        window_t, window_n = time.perf_counter(), 0
+        per_step = self.cfg.data.batch_size * self.cfg.optim.accum_steps * self.env.world_size
+        self.window_start, self.window_samples = time.perf_counter(), 0
         try:
             while self.step < self.total_steps:
                 epoch = self.step // self.ipe
-                stop = min((epoch + 1) * self.ipe, self.total_steps)
-                for micro, data_s in self.epoch_batches(epoch, stop):
+                for micro, data_s in self.epoch_batches(epoch, min((epoch + 1) * self.ipe,
+                                                                   self.total_steps)):
                     result = self.run_step(micro, data_s)
                     self.step += 1
-                    window_n += per_step
+                    self.window_samples += per_step
                     bar.update()
-                    if self.step % lg.log_every == 0 or self.step == self.total_steps:
-                        now = time.perf_counter()
-                        row = self.log_row(result, now - window_t, window_n)
-                        window_t, window_n = now, 0
-                        if writer is not None:
-                            writer.write(row)
-                        bar.set_postfix(loss=f"{row.get('loss', math.nan):.4f}",
-                                        std_tok=f"{row['std_tokens']:.3f}")
+                    self.maybe_log(result, writer, bar)
                     if result.finite and (self.step % lg.checkpoint_every == 0
                                           or self.step == self.total_steps):
                         self.save()
