@@ -18,6 +18,7 @@ from vjepa.train.checkpoint import (
     capture_rng,
     latest_path,
     load_checkpoint,
+    remove_stale_temps,
     restore_rng,
     save_checkpoint,
 )
@@ -92,3 +93,5 @@ def test_sigkill_during_save_leaves_a_loadable_latest(tmp_path):
         if caught_mid_write:
             break
     assert caught_mid_write, "no kill landed during a write; the test proved nothing"
+    assert remove_stale_temps(folder) == temps and not list((folder / "checkpoints").glob(".*"))
+    assert load_checkpoint(latest_path(folder))["step"] == state["step"]

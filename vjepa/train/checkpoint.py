@@ -57,6 +57,14 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     return path
 
 
+def remove_stale_temps(run_dir: str | Path) -> list[Path]:
+    """Delete temporary files a killed writer left in <run_dir>/checkpoints; returns them."""
+    stale = sorted((Path(run_dir) / "checkpoints").glob(".*.pt.tmp*"))
+    for path in stale:
+        path.unlink()
+    return stale
+
+
 def keep_name(step: int) -> str:
     return f"step_{step:08d}.pt"
 

@@ -28,6 +28,7 @@ from vjepa.train.checkpoint import (
     capture_rng,
     latest_path,
     load_checkpoint,
+    remove_stale_temps,
     restore_rng,
     save_checkpoint,
 )
@@ -102,6 +103,9 @@ class Trainer:
 
     def resume(self) -> bool:
         """Load `latest.pt` of the run folder if there is one."""
+        if self.env.is_main:
+            for stale in remove_stale_temps(self.run_dir):
+                log.warning("removed %s, left by an interrupted checkpoint write", stale)
         path = latest_path(self.run_dir)
         if path is None:
             return False
