@@ -84,5 +84,5 @@ def train_then_wait_for_preemption(cfg: DictConfig) -> dict:
     first = cfg.copy()
     first.optim.max_steps = cfg.optim.max_steps // 2
     run(first)
-    _wait_for_preemption(Path(cfg.run_dir), int(os.environ["RANK"]), 90.0)
+    _wait_for_preemption(Path(cfg.run_dir), int(os.environ["RANK"]), 180.0)
     raise AssertionError("unreachable")

@@ -1,7 +1,7 @@
 """The job object on a REAL Slurm cluster (CI starts one with ../shared/slurm/start_slurm.sh):
-failures and cancellations resolve in the caller, and `submit_array` runs a sweep as one job
-array. A tiny entry point (tests/test_launch_entry.py); the real training's DDP, preemption and
-Hydra sweep runs are in test_slurm_train.py."""
+a cancelled job resolves in the caller, and `submit_array` runs a sweep as one job array. A tiny
+entry point (tests/test_launch_entry.py); the real training's DDP, preemption, failure and Hydra
+sweep runs are in test_slurm_train.py."""
 
 from __future__ import annotations
 
@@ -36,12 +36,6 @@ def node() -> str:
 @pytest.fixture(autouse=True)
 def _jobs_import_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     let_jobs_import_tests(monkeypatch)
-
-
-def test_a_failing_job_raises_its_exception_in_the_caller(tmp_path: Path, node: str) -> None:
-    job = submit(tiny_cfg(tmp_path / "run", "slurm", tasks=1, fail=True), ENTRY)
-    with pytest.raises(submitit.core.utils.FailedJobError, match="requested failure on rank 0"):
-        wait_done(job).result()
 
 
 def test_a_cancelled_job_resolves(tmp_path: Path, node: str) -> None:
