@@ -9,11 +9,8 @@
 # Extra arguments are Hydra overrides. The job requeues itself and resumes from RUN_DIR.
 set -euo pipefail
 : "${DATA:?set DATA to your image index file(s), e.g. DATA=/data/imagenet/train.csv}"
-: "${PARTITION:?set PARTITION to the Slurm partition (sinfo lists them)}"
 RUN_DIR=${RUN_DIR:-runs/ijepa_vith14/$(date -u +%Y%m%d-%H%M%S)}
-cluster=("slurm.partition=$PARTITION")
-[ -n "${ACCOUNT:-}" ] && cluster+=("slurm.account=$ACCOUNT")
-[ -n "${QOS:-}" ] && cluster+=("slurm.qos=$QOS")
-[ -n "${CONSTRAINT:-}" ] && cluster+=("slurm.constraint=$CONSTRAINT")
+source "$(dirname "$0")/cluster_args.sh"
+cluster_args slurm
 exec ${VJEPA:-vjepa} train experiment=ijepa_vith14_in1k "data.sources=[$DATA]" "run_dir=$RUN_DIR" \
-    launcher=slurm +slurm=gpu_2x8 "${cluster[@]}" "$@"
+    launcher=slurm +slurm=gpu_2x8 "${CLUSTER[@]}" "$@"

@@ -12,19 +12,17 @@
 # command). Extra arguments: Hydra overrides. The launcher is configs/hydra/launcher/
 # vjepa_slurm.yaml (hydra-submitit-launcher, with the ranks of a job wired together).
 set -euo pipefail
-: "${PARTITION:?set PARTITION to the Slurm partition (sinfo lists them)}"
+source "$(dirname "$0")/cluster_args.sh"
+cluster_args hydra.launcher
 EXPERIMENT=${EXPERIMENT:-vjepa_tiny}
 SWEEP_DIR=${SWEEP_DIR:-runs/sweeps/$EXPERIMENT-$(date -u +%Y%m%d-%H%M%S)}
 args=(experiment="$EXPERIMENT" "optim.lr=${LRS:-1e-4,2e-4,4e-4}" "seed=${SEEDS:-0,1}"
       "hydra.sweep.dir=$SWEEP_DIR"
       # one fixed folder per array task: a requeued task resumes there
       'run_dir=${hydra:sweep.dir}/${hydra:job.num}'
-      hydra/launcher=vjepa_slurm "hydra.launcher.partition=$PARTITION"
+      hydra/launcher=vjepa_slurm "${CLUSTER[@]}"
       "hydra.launcher.timeout_min=${TIME:-240}" "hydra.launcher.gpus_per_node=${GPUS:-1}"
       "hydra.launcher.tasks_per_node=${GPUS:-1}" "hydra.launcher.cpus_per_task=10"
       "hydra.launcher.array_parallelism=${PARALLEL:-16}")
-[ -n "${DATA:-}" ] && args+=("data.sources=[$DATA]")
-[ -n "${ACCOUNT:-}" ] && args+=("hydra.launcher.account=$ACCOUNT")
-[ -n "${QOS:-}" ] && args+=("hydra.launcher.qos=$QOS")
-[ -n "${CONSTRAINT:-}" ] && args+=("hydra.launcher.constraint=$CONSTRAINT")
+if [ -n "${DATA:-}" ]; then args+=("data.sources=[$DATA]"); fi
 exec ${VJEPA:-vjepa} train -m "${args[@]}" "$@"

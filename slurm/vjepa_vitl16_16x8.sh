@@ -9,11 +9,8 @@
 # Submits one job that requeues itself on preemption or time limit and resumes from RUN_DIR.
 set -euo pipefail
 : "${DATA:?set DATA to your video index file(s), e.g. DATA=/data/k710/train.csv}"
-: "${PARTITION:?set PARTITION to the Slurm partition (sinfo lists them)}"
 RUN_DIR=${RUN_DIR:-runs/vjepa_vitl16/$(date -u +%Y%m%d-%H%M%S)}
-cluster=("slurm.partition=$PARTITION")
-[ -n "${ACCOUNT:-}" ] && cluster+=("slurm.account=$ACCOUNT")
-[ -n "${QOS:-}" ] && cluster+=("slurm.qos=$QOS")
-[ -n "${CONSTRAINT:-}" ] && cluster+=("slurm.constraint=$CONSTRAINT")
+source "$(dirname "$0")/cluster_args.sh"
+cluster_args slurm
 exec ${VJEPA:-vjepa} train experiment=vjepa_vitl16 "data.sources=[$DATA]" "run_dir=$RUN_DIR" \
-    launcher=slurm +slurm=gpu_16x8 "${cluster[@]}" "$@"
+    launcher=slurm +slurm=gpu_16x8 "${CLUSTER[@]}" "$@"

@@ -59,12 +59,19 @@ def test_published_recipes_submit_the_published_runs(script: str, experiment: st
     assert (slurm.nodes, slurm.nodes * slurm.ntasks_per_node) == PUBLISHED[profile]
 
 
-def test_recipes_refuse_to_run_without_data_or_partition(tmp_path: Path) -> None:
-    for script in ("vjepa_vitl16_16x8.sh", "ijepa_vith14_16gpu.sh"):
-        env = {k: v for k, v in os.environ.items() if k not in ("DATA", "PARTITION")}
-        out = subprocess.run(["bash", str(REPO / "slurm" / script)], env=env,
-                             capture_output=True, text=True, timeout=60)
-        assert out.returncode != 0 and "set DATA" in out.stderr
+@pytest.mark.parametrize("script", ["vjepa_vitl16_16x8.sh", "ijepa_vith14_16gpu.sh",
+                                    "sweep_lr_seed.sh"])
+def test_recipes_refuse_to_run_without_data_or_partition(script: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATA", "PARTITION")}
+    env["VJEPA"] = "false"  # never reached
+    missing = {"DATA": "set DATA", "PARTITION": "set PARTITION"}
+    if script.startswith("sweep"):
+        missing.pop("DATA")  # the tiny default recipe needs no data
+    for var, message in missing.items():
+        out = subprocess.run(["bash", str(REPO / "slurm" / script)], capture_output=True,
+                             env={**env, **{v: "x" for v in missing if v != var}},
+                             text=True, timeout=60)
+        assert out.returncode != 0 and message in out.stderr, (var, out.stderr)
 
 
 def test_sweep_recipe_is_one_multirun_with_a_fixed_run_folder_per_job(tmp_path: Path) -> None:
