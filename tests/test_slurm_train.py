@@ -1,7 +1,8 @@
 """`vjepa train` on a REAL Slurm cluster (CI starts one with ../shared/slurm/start_slurm.sh):
 
 - a Hydra multirun sweep over two seeds through hydra-submitit-launcher
-  (`-m hydra/launcher=vjepa_slurm`), every array job a 2-rank gloo DDP run across Slurm tasks;
+  (`-m hydra/launcher=vjepa_slurm`), every array job a 2-rank gloo DDP run across Slurm tasks,
+  recorded in its run folder for `vjepa jobs`;
 - the seed-0 run again, preempted half-way: requeued, it resumes from its checkpoint and ends at
   the same step, losses and weights as the uninterrupted seed-0 run of the sweep;
 - `vjepa train ... launcher=slurm` from the command line, with a run that raises: the job id
@@ -28,7 +29,7 @@ from test_launch_support import TESTS, require_slurm_up, wait_completed, wait_do
 
 from vjepa.cli import main as vjepa
 from vjepa.launch import read_records, submit
-from vjepa.launch.status import job_table
+from vjepa.launch.status import job_table, run_dirs_from
 from vjepa.train.hydra_config import compose
 
 pytestmark = pytest.mark.skipif(
@@ -164,6 +165,17 @@ def test_hydra_multirun_sweep_runs_each_seed_as_a_two_rank_ddp_job(in_flight: In
     # both ranks of every job finished (submitit's result file per task)
     results = sorted(p.name for p in in_flight.sweep_dir.glob(".submitit/*/*_result.pkl"))
     assert len(results) == 2 * len(SEEDS)
+    # the jobs recorded themselves (vjepa_slurm's callback): `vjepa jobs <sweep dir>` lists them
+    job_ids = [r.job_id for run in runs for r in read_records(run)]
+    array_id = job_ids[0].split("_")[0]
+    assert job_ids == [f"{array_id}_{num}" for num in range(len(SEEDS))]
+    for job_id in job_ids:
+        wait_completed(job_id)
+    logs = [in_flight.sweep_dir / ".submitit" / j / f"{j}_0_log.out" for j in job_ids]
+    assert all(log.is_file() for log in logs)
+    assert job_table(run_dirs_from([in_flight.sweep_dir]))[1:] == [
+        [str(run), j, "slurm", "COMPLETED", str(STEPS), f"{losses(run)[-1]:.4f}", str(log)]
+        for run, j, log in zip(runs, job_ids, logs, strict=True)]
 
 
 def test_cli_submission_prints_the_job_and_its_failure_reaches_the_caller(
