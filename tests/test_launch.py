@@ -21,7 +21,7 @@ from vjepa.launch import (
     submit,
     submit_array,
 )
-from vjepa.launch.executors import slurm_parameters
+from vjepa.launch.executors import local_parameters, slurm_parameters
 from vjepa.launch.records import JobRecord, append_record, read_records
 from vjepa.launch.status import read_progress
 from vjepa.slurm_config import SlurmConfig
@@ -61,6 +61,15 @@ def test_cpu_only_job_asks_for_no_gpus(tmp_path: Path) -> None:
 def test_impossible_slurm_settings_raise(changes: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace("[", r"\[")):
         as_slurm_config(OmegaConf.merge(OmegaConf.structured(SlurmConfig), changes))
+
+
+def test_local_launcher_checks_nodes_and_gpus_of_this_machine() -> None:
+    with pytest.raises(ValueError, match="runs on one node, got slurm.nodes=2"):
+        local_parameters(SlurmConfig(nodes=2, gpus_per_node=0), gpus_here=0)
+    with pytest.raises(ValueError, match="gpus_per_node=8 but this machine has 2 GPU"):
+        local_parameters(SlurmConfig(gpus_per_node=8), gpus_here=2)
+    params = local_parameters(SlurmConfig(gpus_per_node=2, time=30), gpus_here=2)
+    assert (params["tasks_per_node"], params["gpus_per_node"], params["timeout_min"]) == (2, 2, 30)
 
 
 def test_unknown_slurm_setting_raises() -> None:

@@ -99,8 +99,14 @@ def in_flight(tmp_path_factory: pytest.TempPathFactory) -> InFlight:
     job_id = re.search(r"submitted slurm job (\S+) \(1 tasks\)", printed).group(1)
     failing_job = submitit.SlurmJob(folder=failing_dir / "slurm", job_id=job_id)
     yield InFlight(sweep_dir, sweep, preempt_dir, preempt_job, failing_dir, printed, failing_job)
+    for job in (preempt_job, failing_job):  # after a failed test: leave no job behind
+        if not job.done():
+            job.cancel(check=False)
     if sweep.poll() is None:
         sweep.kill()
+        array_ids = {d.name.split("_")[0] for d in sweep_dir.glob(".submitit/*_*") if d.is_dir()}
+        for array_id in sorted(array_ids):
+            subprocess.run(["scancel", array_id], check=False)
     sweep.wait()
     log.close()
 

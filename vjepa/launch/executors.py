@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import submitit
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from vjepa.slurm_config import SlurmConfig
@@ -48,10 +49,14 @@ def slurm_parameters(slurm: SlurmConfig) -> dict[str, Any]:
     return params
 
 
-def local_parameters(slurm: SlurmConfig) -> dict[str, Any]:
-    """`LocalExecutor.update_parameters` arguments (one node, tasks as processes)."""
+def local_parameters(slurm: SlurmConfig, gpus_here: int) -> dict[str, Any]:
+    """`LocalExecutor.update_parameters` arguments (one node, tasks as processes), checked
+    against the `gpus_here` GPUs of this machine."""
     if slurm.nodes != 1:
         raise ValueError(f"the local launcher runs on one node, got slurm.nodes={slurm.nodes}")
+    if slurm.gpus_per_node > gpus_here:
+        raise ValueError(f"the local launcher: slurm.gpus_per_node={slurm.gpus_per_node} but "
+                         f"this machine has {gpus_here} GPU(s) (CPU only: slurm.gpus_per_node=0)")
     return {
         "tasks_per_node": slurm.ntasks_per_node,
         "gpus_per_node": slurm.gpus_per_node,
@@ -69,8 +74,9 @@ def make_executor(launcher: str, slurm: SlurmConfig, folder: Path) -> submitit.E
         executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=slurm.max_requeues)
         executor.update_parameters(**slurm_parameters(slurm))
     elif launcher == "local":
+        params = local_parameters(slurm, torch.cuda.device_count())
         executor = submitit.LocalExecutor(folder=folder, max_num_timeout=slurm.max_requeues)
-        executor.update_parameters(**local_parameters(slurm))
+        executor.update_parameters(**params)
     else:
         raise ValueError(f"launcher must be one of {LAUNCHERS}, got {launcher!r}")
     return executor
