@@ -135,8 +135,11 @@ class LoggingConfig:
     tensorboard: bool = True
     progress: bool = True
     plots: bool = True
-    floor_std_samples: float = 0.05  # warn when an indicator of the targets falls below
-    floor_std_tokens: float = 0.05
+    # Warn when an indicator of the target features falls below its floor. Measured on the
+    # tiny recipe: healthy runs hold std_tokens ~0.45 and std_samples ~0.07; with EMA 0.996 and
+    # lr 1e-3 they sink to 0.17 and 0.03 while the loss keeps falling.
+    floor_std_samples: float = 0.05
+    floor_std_tokens: float = 0.2
     floor_rank: float = 2.0
 
 
