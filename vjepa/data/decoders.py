@@ -311,18 +311,29 @@ class TorchCodecReader(VideoReader):
                 num_ffmpeg_threads=num_threads,
             )
         except (RuntimeError, ValueError) as error:
-            raise DecodeError(self.path, "not_video", str(error)) from error
+            detail = str(error)
+            error.__traceback__ = None  # see DecordReader._read: release the file now
+            raise DecodeError(self.path, "not_video", detail) from None
         meta = self._decoder.metadata
         self._length = int(meta.num_frames or 0)
+        header, content = meta.num_frames_from_header, meta.num_frames_from_content
+        problem = None
         if self._length == 0:
-            raise DecodeError(self.path, "not_video", "no frames")
+            problem = ("not_video", "no frames")
+        elif header and content is not None and content < header:
+            problem = ("truncated", f"header says {header} frames, found {content}")
+        if problem is not None:
+            del self._decoder  # the half-built reader never reaches a with block
+            raise DecodeError(self.path, *problem)
         self._fps = float(meta.average_fps or 0.0)
 
     def _read(self, indices: list[int]) -> np.ndarray:
         try:
             batch = self._decoder.get_frames_at(indices).data
         except (RuntimeError, IndexError) as error:
-            raise DecodeError(self.path, "short_decode", str(error)) from error
+            detail = str(error)
+            error.__traceback__ = None  # see DecordReader._read: release the file now
+            raise DecodeError(self.path, "short_decode", detail) from None
         return batch.numpy()
 
     def _close(self) -> None:
