@@ -42,9 +42,10 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str,
         time.sleep(every_s)
 
 
-def wait_done(job: submitit.Job, timeout_s: float = 120.0) -> submitit.Job:
+def wait_done(job: submitit.Job, timeout_s: float = 300.0) -> submitit.Job:
     """Wait (bounded) until the job is over: result files written (checked at every poll) or
-    the scheduler says it ended (submitit asks sacct every few seconds, not at every poll)."""
+    the scheduler says it ended (submitit asks sacct every few seconds, not at every poll).
+    The bound is generous: on a shared test cluster a job may queue behind others."""
     try:
         wait_until(job.done, timeout_s,
                    f"job {job.job_id} to end (log {job.paths.stdout})")

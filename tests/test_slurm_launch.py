@@ -41,7 +41,7 @@ def _jobs_import_tests(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_cancelled_job_resolves(tmp_path: Path, node: str) -> None:
     run_dir = tmp_path / "run"
     job = submit(tiny_cfg(run_dir, "slurm", tasks=1, pause_at=1), ENTRY)
-    wait_until((run_dir / "paused").is_file, 90, f"job {job.job_id} to start")
+    wait_until((run_dir / "paused").is_file, 300, f"job {job.job_id} to start")
     job.cancel()
     wait_done(job)
     job._results_timeout_s = 1  # local disk: no network-filesystem lag to wait 15 s for
