@@ -135,6 +135,14 @@ def test_records_round_trip_and_malformed_lines_name_the_line(tmp_path: Path) ->
         read_records(tmp_path)
 
 
+def test_jobs_command_names_a_folder_without_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "run").mkdir()
+    assert main([str(tmp_path / "run")]) == 2
+    assert f"vjepa jobs: {tmp_path / 'run'}: no jobs.jsonl" in capsys.readouterr().err
+
+
 def test_progress_needs_step_and_loss_columns(tmp_path: Path) -> None:
     assert read_progress(tmp_path) is None
     (tmp_path / "metrics.csv").write_text("step,loss,lr\n10,0.5,1e-4\n20,0.25,2e-4\n")

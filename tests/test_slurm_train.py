@@ -114,9 +114,9 @@ def in_flight(tmp_path_factory: pytest.TempPathFactory) -> InFlight:
 def sweep_runs(in_flight: InFlight) -> list[Path]:
     """The sweep's run folders (job 0 = seed 0, job 1 = seed 1), once `vjepa train -m` ended."""
     try:
-        in_flight.sweep.wait(timeout=300)
+        in_flight.sweep.wait(timeout=600)
     except subprocess.TimeoutExpired:
-        pytest.fail(f"vjepa train -m still running after 300 s; see {in_flight.sweep_dir}")
+        pytest.fail(f"vjepa train -m still running after 600 s; see {in_flight.sweep_dir}")
     return [in_flight.sweep_dir / str(num) for num in range(len(SEEDS))]
 
 

@@ -10,7 +10,9 @@ import argparse
 import csv
 import os
 import pickle
+import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +49,9 @@ def slurm_states(job_ids: list[str]) -> dict[str, str]:
     """Job id -> Slurm state (latest attempt of a requeued job) for the given ids."""
     if not job_ids:
         return {}
+    if shutil.which("sacct") is None:
+        raise RuntimeError(f"sacct not found: the states of Slurm jobs {job_ids} need Slurm's "
+                           "accounting; run `vjepa jobs` on a node of the cluster")
     cmd = ["sacct", "--parsable2", "-o", "JobID,State"]
     for main_id in sorted({j.split("_")[0] for j in job_ids}):
         cmd += ["-j", main_id]
@@ -113,5 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dirs", nargs="+", type=Path,
                         help="run folders (or a sweep's root folder)")
     args = parser.parse_args(argv)
-    print(format_table(job_table(run_dirs_from(args.run_dirs))))
+    try:
+        rows = job_table(run_dirs_from(args.run_dirs))
+    except (FileNotFoundError, ValueError) as e:  # no records, a malformed record or CSV
+        print(f"vjepa jobs: {e}", file=sys.stderr)
+        return 2
+    print(format_table(rows))
     return 0
