@@ -141,3 +141,25 @@ def test_mismatched_mask_groups_raise():
     enc, pred = MultiBlock2D((8, 8), min_keep=4)(2, torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="mask groups"):
         model(torch.randn(2, 3, 64, 64), [enc, enc], [pred])
+
+
+@pytest.mark.parametrize("frames", [1, 4])
+def test_encoder_and_predictor_gradients_match_finite_differences(frames):
+    torch.manual_seed(0)
+    model, coll = tiny_jepa(frames)
+    model = model.double()
+    x = torch.randn((2, 3, frames, 64, 64) if frames > 1 else (2, 3, 64, 64), dtype=torch.float64)
+    enc, pred = coll.masks(0, 2)
+    model(x, enc, pred).loss.backward()
+    for p in (model.encoder.blocks[0].mlp.fc1.weight, model.encoder.patch_embed.proj.weight,
+              model.predictor.predictor_blocks[1].attn.qkv.weight):
+        flat, grad = p.data.view(-1), p.grad.view(-1)
+        assert grad.abs().max() > 0
+        for i in torch.topk(grad.abs(), 2).indices.tolist():  # the most influential entries
+            with torch.no_grad():
+                flat[i] += 1e-6
+                up = model(x, enc, pred).loss.item()
+                flat[i] -= 2e-6
+                down = model(x, enc, pred).loss.item()
+                flat[i] += 1e-6
+            assert abs((up - down) / 2e-6 - grad[i].item()) <= 1e-4 * abs(grad[i].item()) + 1e-9

@@ -35,8 +35,9 @@ class JEPAOutput:
 def prediction_loss(
     pred: torch.Tensor, target: torch.Tensor, loss_type: LossType, loss_exp: float = 1.0
 ) -> torch.Tensor:
-    """V-JEPA: mean(|p - t|^exp) / exp. I-JEPA: smooth-L1 (beta 1). Computed in float32."""
-    pred, target = pred.float(), target.float()
+    """V-JEPA: mean(|p - t|^exp) / exp. I-JEPA: smooth-L1 (beta 1). At least float32."""
+    dtype = torch.promote_types(pred.dtype, torch.float32)
+    pred, target = pred.to(dtype), target.to(dtype)
     if loss_type == "l1":
         return torch.mean(torch.abs(pred - target) ** loss_exp) / loss_exp
     if loss_type == "smooth_l1":
