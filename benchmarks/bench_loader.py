@@ -248,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", nargs="*", default=list(FILE_SETS), choices=list(FILE_SETS))
     parser.add_argument("--repeats", type=int, default=3, help="interleaved trials (median)")
     parser.add_argument("--no-loader", action="store_true", help="skip the 2-worker runs")
+    parser.add_argument("--decode-only", action="store_true",
+                        help="only the decode-only rows (compare backends)")
     parser.add_argument("--loader-cpus", type=int, default=2,
                         help="CPUs the 2-worker DataLoader runs may use")
     parser.add_argument("--gpu", action="store_true", help="also time normalize_batch on CUDA")
@@ -262,9 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.sets:
         index = indexes[name]
         paths = [s.path for s in read_index_file(index)]
-        one_core = {"official": OfficialStylePipeline(paths)}
-        one_core |= {f"vjepa-{b}": ours(index, b) for b in backends}
-        one_core["vjepa-pyav-u8"] = ours(index, "pyav", normalize=False)
+        one_core: dict[str, torch.utils.data.Dataset] = {}
+        if not args.decode_only:
+            one_core["official"] = OfficialStylePipeline(paths)
+            one_core |= {f"vjepa-{b}": ours(index, b) for b in backends}
+            one_core["vjepa-pyav-u8"] = ours(index, "pyav", normalize=False)
         one_core |= {f"decode-{b}": DecodeOnly(paths, b) for b in backends}
         row: dict[str, float] = {}
         pinned = pin({cpus[0]})
@@ -283,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"CPU-second (trials {', '.join(f'{w:.1f}/{c:.1f}' for w, c in values)})",
                   flush=True)
         pinned &= pin(set(cpus[: args.loader_cpus]))
-        if not args.no_loader:
+        if not (args.no_loader or args.decode_only):
             for label in ("official", "vjepa-pyav", "vjepa-decord"):
                 if label in one_core:
                     wall, cpu = clips_per_second_loader(one_core[label], args.clips, 2, collate)
