@@ -128,6 +128,7 @@ def reencode_video(src: str, dst: str, short_side: int = 256, gop: int = 16, crf
         ``{"ok": True, "frames", "width", "height"}`` or ``{"ok": False, "reason", "detail"}``.
     """
     import av
+    from av.video.reformatter import VideoReformatter
 
     if short_side < 2 or gop < 1:
         raise ValueError(f"short_side must be >= 2 and gop >= 1, got {short_side}, {gop}")
@@ -142,7 +143,9 @@ def reencode_video(src: str, dst: str, short_side: int = 256, gop: int = 16, crf
             stream = container.streams.video[0]
             width, height = scaled_size(stream.width, stream.height, short_side)
             rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-            frames = (f.to_ndarray(format="rgb24", width=width, height=height)
+            scaler = VideoReformatter()  # one swscale context for the whole file
+            frames = (scaler.reformat(f, width=width, height=height, format="rgb24",
+                                      interpolation="AREA").to_ndarray()
                       for f in container.decode(stream))
             first = next(frames, None)
             if first is None:
