@@ -145,9 +145,12 @@ def test_jobs_command_names_a_folder_without_records(
 
 def test_progress_needs_step_and_loss_columns(tmp_path: Path) -> None:
     assert read_progress(tmp_path) is None
-    (tmp_path / "metrics.csv").write_text("step,loss,lr\n10,0.5,1e-4\n20,0.25,2e-4\n")
+    (tmp_path / "metrics.csv").write_text("step,loss,lr\n10.0,0.5,1e-4\n20.0,0.25,2e-4\n")
     progress = read_progress(tmp_path)
     assert (progress.step, progress.loss) == (20, 0.25)
+    with (tmp_path / "metrics.csv").open("a") as f:
+        f.write("30.0,0.1")  # the training is writing this row
+    assert read_progress(tmp_path) == progress
     (tmp_path / "metrics.csv").write_text("iteration,value\n1,2\n")
     with pytest.raises(ValueError, match=r"needs 'step' and 'loss' columns, has \['iteration'"):
         read_progress(tmp_path)

@@ -76,12 +76,15 @@ def local_state(record: JobRecord) -> str:
 
 
 def read_progress(run_dir: Path) -> Progress | None:
-    """Step and loss of the last row of ``<run_dir>/metrics.csv`` (None before the first row)."""
+    """Step and loss of the last complete row of ``<run_dir>/metrics.csv`` (None before the
+    first row)."""
     path = run_dir / METRICS_FILE
     if not path.is_file():
         return None
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()  # a row being written right now
+    rows = list(csv.DictReader(lines))
     if not rows:
         return None
     last = rows[-1]
