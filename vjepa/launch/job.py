@@ -14,10 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import submitit
-from omegaconf import DictConfig
 
 
-def resolve_entry(entry: str) -> Callable[[DictConfig], Any]:
+def resolve_entry(entry: str) -> Callable[[Any], Any]:
     """Import ``"package.module:function"`` and return the function."""
     module_name, sep, attr = entry.partition(":")
     if not sep or not module_name or not attr:
@@ -47,10 +46,11 @@ class EntryJob:
     Args:
         entry: ``"package.module:function"``; checked at construction (the import happens in
             the submitting process, so a typo fails before anything is queued).
-        cfg: the resolved run config, given to the entry point unchanged.
+        cfg: the run config (a resolved DictConfig for training, any picklable object for
+            other entry points), given to the entry point unchanged.
     """
 
-    def __init__(self, entry: str, cfg: DictConfig) -> None:
+    def __init__(self, entry: str, cfg: Any) -> None:
         resolve_entry(entry)
         self.entry = entry
         self.cfg = cfg
