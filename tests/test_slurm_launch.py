@@ -1,11 +1,13 @@
 """The job object on a REAL Slurm cluster (CI starts one with ../shared/slurm/start_slurm.sh):
-a cancelled job resolves in the caller, and `submit_array` runs a sweep as one job array. A tiny
-entry point (tests/test_launch_entry.py); the real training's DDP, preemption, failure and Hydra
-sweep runs are in test_slurm_train.py."""
+a job that Slurm requeues by itself (`scontrol requeue`) resumes, a cancelled job resolves in the
+caller, and `submit_array` runs a sweep as one job array. A tiny entry point
+(tests/test_launch_entry.py); the real training's DDP, preemption through submitit's signal,
+failure and Hydra sweep runs are in test_slurm_train.py."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -36,6 +38,17 @@ def node() -> str:
 @pytest.fixture(autouse=True)
 def _jobs_import_tests(monkeypatch: pytest.MonkeyPatch) -> None:
     let_jobs_import_tests(monkeypatch)
+
+
+def test_a_job_requeued_by_slurm_resumes_from_its_checkpoint(tmp_path: Path, node: str) -> None:
+    run_dir = tmp_path / "run"
+    job = submit(tiny_cfg(run_dir, "slurm", tasks=1, steps=4, pause_at=2), ENTRY)
+    wait_until((run_dir / "paused").is_file, 300, f"job {job.job_id} to reach step 2")
+    # what a node failure or PreemptMode=REQUEUE does: Slurm kills and requeues the job itself
+    subprocess.run(["scontrol", "requeue", job.job_id], check=True, capture_output=True)
+    result = wait_done(job).result()
+    assert (result["start_step"], result["final_step"], result["checksum"]) == (2, 4, 1 * 4 * 3)
+    assert (run_dir / "starts.txt").read_text().split() == ["0", "2"]  # two attempts
 
 
 def test_a_cancelled_job_resolves(tmp_path: Path, node: str) -> None:
