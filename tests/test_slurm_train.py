@@ -139,7 +139,9 @@ def test_a_preempted_run_requeues_resumes_and_ends_like_the_uninterrupted_one(
 ) -> None:
     run_dir, job = in_flight.preempt_dir, in_flight.preempt_job  # (first: it holds 2 CPUs)
     wait_until((run_dir / "paused").is_file, 300, f"job {job.job_id} to reach step {STEPS // 2}")
-    job._interrupt()  # as Slurm preempts: SIGTERM, then USR2 -> checkpoint() -> requeue
+    for signal in ("TERM", "USR2"):  # preemption as submitit expects it: SIGTERM, then USR2
+        subprocess.run(["scancel", f"--signal={signal}", job.job_id], check=True)
+    # -> rank 0 calls EntryJob.checkpoint() and requeues the job; the next start resumes
     results = wait_done(job, timeout_s=300).results()
     assert f"step {STEPS // 2} of {STEPS}" in (run_dir / "train.log").read_text()  # resumed
     assert [(r["rank"], r["step"]) for r in results] == [(0, STEPS), (1, STEPS)]
