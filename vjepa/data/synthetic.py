@@ -36,6 +36,10 @@ DIRECTIONS: tuple[str, ...] = (
 )
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "diamond")
 MARKER = ".complete"
+# Bump when the generator changes what it writes: cached sets of older versions live in
+# other folders (see vjepa.train.data.synthetic_root) and are never mistaken for current ones.
+VIDEO_SET_VERSION = 2
+IMAGE_SET_VERSION = 1
 BACKGROUND_PERIOD = 8  # frames between two random background fields
 INDEX = "index.csv"
 CLASSES = "classes.json"
@@ -185,7 +189,7 @@ def make_synthetic_videos(
     root = Path(root).resolve()
     params = {"kind": "videos", "num_videos": num_videos, "num_classes": num_classes,
               "num_frames": num_frames, "size": size, "width": width, "fps": fps, "gop": gop,
-              "preset": preset, "seed": seed, "version": 2}
+              "preset": preset, "seed": seed, "version": VIDEO_SET_VERSION}
     if _check_marker(root, params):
         return root / INDEX
     jobs, lines = [], []
@@ -278,7 +282,8 @@ def make_synthetic_images(
         )
     root = Path(root).resolve()
     params = {"kind": "images", "num_images": num_images, "num_classes": num_classes,
-              "max_count": max_count, "size": size, "seed": seed, "version": 1}
+              "max_count": max_count, "size": size, "seed": seed,
+              "version": IMAGE_SET_VERSION}
     if _check_marker(root, params):
         return root / INDEX
     names = list(SHAPES[:num_classes])

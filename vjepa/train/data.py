@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vjepa.data.collate import collate_samples
+from vjepa.data.synthetic import IMAGE_SET_VERSION, VIDEO_SET_VERSION
 from vjepa.masks.collator import MaskCollator
 from vjepa.masks.seeding import generator_for
 
@@ -111,5 +112,8 @@ def make_loader(dataset: Any, sampler: StepBatchSampler, collator: MaskCollator,
 
 def synthetic_root(cache_dir: str, kind: str, num: int, size: int, frames: int) -> Path:
     """Where the default synthetic set with these parameters lives in the cache."""
-    name = f"videos_n{num}_s{size}_f{frames}" if kind == "video" else f"images_n{num}_s{size}"
+    if kind == "video":
+        name = f"videos_v{VIDEO_SET_VERSION}_n{num}_s{size}_f{frames}"
+    else:
+        name = f"images_v{IMAGE_SET_VERSION}_n{num}_s{size}"
     return Path(cache_dir).expanduser() / "synthetic" / name
