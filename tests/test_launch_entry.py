@@ -1,4 +1,5 @@
-"""Entry points run INSIDE submitit jobs by the launch tests (no tests here).
+"""Entry points run INSIDE submitit jobs by the launch tests (no tests here): `counting_run`
+(below) and `train_then_wait_for_preemption` (the real training, paused half-way).
 
 `counting_run` is a tiny resumable "training": every step is one gloo all-reduce across the
 job's ranks; rank 0 writes the step reached to ``<run_dir>/latest.json`` and one row per step to
