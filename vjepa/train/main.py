@@ -177,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     hydra.main(config_path=str(config_dir()), config_name=PRIMARY_NAME, version_base="1.3")(
         train
     )()
-    return result[0] if result else 1
+    # A multirun on a remote launcher (Slurm) runs no job here: nothing failed locally. Hydra
+    # itself exits non-zero when composition or a local job raises.
+    return max(result, default=0)
 
 
 if __name__ == "__main__":

@@ -5,12 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-
-from vjepa.train.logs import read_metrics  # noqa: E402
+from vjepa.train.logs import read_metrics
 
 COLUMNS: tuple[str, ...] = (
     "loss", "lr", "wd", "momentum",
@@ -27,9 +22,14 @@ def plot_metrics(csv_path: str | Path, out_dir: str | Path) -> Path | None:
     present = [c for c in COLUMNS if c in data]
     if "step" not in data or not present:
         return None
+    # The object API draws with the Agg canvas without touching pyplot's global backend, and is
+    # imported here so that importing the trainer does not load matplotlib.
+    from matplotlib.figure import Figure
+
     cols = 4
     rows = math.ceil(len(present) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.4 * rows), squeeze=False)
+    fig = Figure(figsize=(4 * cols, 2.4 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, name in zip(axes.flat, present, strict=False):
         ax.plot(data["step"], data[name], lw=1.2)
         ax.set_title(name, fontsize=9)
@@ -43,5 +43,4 @@ def plot_metrics(csv_path: str | Path, out_dir: str | Path) -> Path | None:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / PLOT_NAME
     fig.savefig(path, dpi=80)
-    plt.close(fig)
     return path
