@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_pretrained_fakes import ijepa_file, vjepa_file
+from official_fakes import ijepa_file, vjepa_file
 
 from vjepa.checkpoints.errors import CheckpointError, StateDictMismatchError
 from vjepa.export import export_official, export_safetensors, main

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 from data_fixtures import make_video, numbered_frames
+from official_fakes import vjepa_file
 from PIL import Image
 from safetensors import safe_open
-from test_pretrained_fakes import vjepa_file
 
 from vjepa.data.decoders import DecodeError, open_video
 from vjepa.data.transforms import EvalClipTransform

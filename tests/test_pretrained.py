@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_pretrained_fakes import (
+from official_fakes import (
     encoder_state,
     ijepa_file,
     predictor_state,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from test_pretrained_fakes import probe_file, probe_state
+from official_fakes import probe_file, probe_state
 
 from vjepa.checkpoints.errors import CheckpointError, StateDictMismatchError
 from vjepa.models.attentive_probe import AttentiveClassifier, AttentivePooler

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 from data_fixtures import make_video
+from official_fakes import vjepa_file
 from PIL import Image
-from test_pretrained_fakes import vjepa_file
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
