@@ -163,3 +163,21 @@ def test_blocks_equal_the_official_block_formulas():
     x = torch.randn(2, 7, 48, dtype=torch.float64)
     for blk in enc.blocks:
         torch.testing.assert_close(blk(x), official_block(blk, x), rtol=1e-10, atol=1e-10)
+
+
+def test_bad_masks_raise_clear_errors():
+    enc = tiny(VIDEO)
+    x = torch.randn(2, 3, 4, 32, 32)
+    with pytest.raises(ValueError, match=r"in \[0, 32\), got \[0, 32\]"):
+        enc(x, [torch.tensor([[0, 32], [1, 2]])])
+    with pytest.raises(ValueError, match="int64/int32"):
+        enc(x, [torch.tensor([[0.0, 1.0], [1.0, 2.0]])])
+    with pytest.raises(ValueError, match=r"\[B=2, K\]"):
+        enc(x, [torch.tensor([0, 1])])
+
+
+def test_predictor_accepts_single_mask_tensors():
+    pred = Predictor(**VIDEO, embed_dim=48, predictor_embed_dim=24, depth=1, num_heads=4).eval()
+    ctx = torch.randn(2, 4, 48)
+    mc, mt = torch.tensor([[0, 1, 2, 3]] * 2), torch.tensor([[5, 6]] * 2)
+    torch.testing.assert_close(pred(ctx, mc, mt), pred(ctx, [mc], [mt]))

@@ -93,8 +93,8 @@ class Predictor(nn.Module):
     def forward(
         self,
         ctx: torch.Tensor,
-        masks_ctx: list[torch.Tensor],
-        masks_tgt: list[torch.Tensor],
+        masks_ctx: list[torch.Tensor] | torch.Tensor,
+        masks_tgt: list[torch.Tensor] | torch.Tensor,
         mask_index: int = 0,
     ) -> torch.Tensor:
         """Predict the target tokens.
@@ -108,6 +108,8 @@ class Predictor(nn.Module):
         Returns:
             [len(masks_tgt) * len(masks_ctx) * B, Nt, D], mask-major like `apply_masks`.
         """
+        masks_ctx = masks_ctx if isinstance(masks_ctx, list) else [masks_ctx]
+        masks_tgt = masks_tgt if isinstance(masks_tgt, list) else [masks_tgt]
         batch = len(ctx) // len(masks_ctx)
         x = self.predictor_embed(ctx)  # [nc*B, Nc, Dp]
         pos = self.predictor_pos_embed.expand(batch, -1, -1)  # [B, N, Dp]
