@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from test_train_helpers import load_latest, subprocess_env, tiny_overrides
+from train_helpers import load_latest, subprocess_env, tiny_overrides
 
 from vjepa.distributed import DistEnv, read_env
 

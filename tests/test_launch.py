@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import submitit
+from launch_support import ENTRY, let_jobs_import_tests, tiny_cfg, wait_done
 from omegaconf import OmegaConf
 from submitit.slurm.slurm import _make_sbatch_string
-from test_launch_support import ENTRY, let_jobs_import_tests, tiny_cfg, wait_done
 
 from vjepa.launch import (
     EntryJob,
@@ -78,9 +78,9 @@ def test_unknown_slurm_setting_raises() -> None:
 
 
 @pytest.mark.parametrize("entry, message", [
-    ("test_launch_entry.counting_run", "must look like 'package.module:function'"),
-    ("test_launch_entry:", "must look like"),
-    ("test_launch_entry:no_such_function", "has no callable 'no_such_function'"),
+    ("launch_entry.counting_run", "must look like 'package.module:function'"),
+    ("launch_entry:", "must look like"),
+    ("launch_entry:no_such_function", "has no callable 'no_such_function'"),
 ])
 def test_bad_entry_points_raise(entry: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -1,7 +1,7 @@
 """The job object on a REAL Slurm cluster (CI starts one with ../shared/slurm/start_slurm.sh):
 a job that Slurm requeues by itself (`scontrol requeue`) resumes, a cancelled job resolves in the
 caller, and `submit_array` runs a sweep as one job array. A tiny entry point
-(tests/test_launch_entry.py); the real training's DDP, preemption through submitit's signal,
+(tests/launch_entry.py); the real training's DDP, preemption through submitit's signal,
 failure and Hydra sweep runs are in test_slurm_train.py."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import submitit
-from test_launch_support import (
+from launch_support import (
     ENTRY,
     let_jobs_import_tests,
     require_slurm_up,

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import submitit
 import torch
-from test_launch_support import TESTS, require_slurm_up, wait_completed, wait_done, wait_until
+from launch_support import TESTS, require_slurm_up, wait_completed, wait_done, wait_until
 
 from vjepa.cli import main as vjepa
 from vjepa.launch import read_records, submit
@@ -88,8 +88,8 @@ def in_flight(tmp_path_factory: pytest.TempPathFactory) -> InFlight:
     cfg = compose([*common, "launcher=slurm", *CPU_TASKS, "slurm.tasks_per_node=2",
                    f"seed={SEEDS[0]}", f"run_dir={preempt_dir}"])
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PYTHONPATH", str(TESTS))  # the job imports tests/test_launch_entry.py
-        preempt_job = submit(cfg, "test_launch_entry:train_then_wait_for_preemption")
+        mp.setenv("PYTHONPATH", str(TESTS))  # the job imports tests/launch_entry.py
+        preempt_job = submit(cfg, "launch_entry:train_then_wait_for_preemption")
     # 3. the command line users type, for a run whose data index does not exist
     failing_dir = root / "failing"
     code, printed = run_cli(["train", *common, "launcher=slurm", *CPU_TASKS,

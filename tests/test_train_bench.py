@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_train_helpers import subprocess_env
+from train_helpers import subprocess_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = """

@@ -6,7 +6,7 @@ import csv
 import math
 
 import pytest
-from test_train_helpers import load_latest, run_here, tiny_overrides
+from train_helpers import load_latest, run_here, tiny_overrides
 
 from vjepa.train.plots import COLUMNS, PLOT_NAME
 

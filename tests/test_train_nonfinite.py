@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_train_helpers import load_latest, run_here, tiny_overrides
+from train_helpers import load_latest, run_here, tiny_overrides
 
 import vjepa.train.step as step_module
 from vjepa.train.loop import NonFiniteLossError

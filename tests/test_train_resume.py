@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_train_helpers import (
+from train_helpers import (
     assert_same_tensors,
     load_latest,
     run_here,

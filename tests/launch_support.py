@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from vjepa.slurm_config import SlurmConfig
 
 TESTS = Path(__file__).resolve().parent
-ENTRY = "test_launch_entry:counting_run"
+ENTRY = "launch_entry:counting_run"
 
 
 def tiny_cfg(run_dir: Path, launcher: str, tasks: int = 2, **extra: object) -> DictConfig:
