@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 import vjepa
+from vjepa.checkpoints.checksums import metadata_with_checksums, with_checksums
 from vjepa.checkpoints.convert import to_official
 from vjepa.checkpoints.errors import CheckpointError
 from vjepa.checkpoints.io import EXPORT_CONFIG, EXPORT_WEIGHTS, atomic_write
@@ -62,7 +63,7 @@ def export_safetensors(encoder: Pretrained, out_dir: str | Path,
         tensors.update(_tensors(predictor.model, "predictor"))
     text = json.dumps(config, indent=2, sort_keys=True)
     with atomic_write(out_dir / EXPORT_WEIGHTS) as tmp:
-        save_file(tensors, str(tmp), metadata={"config": text})
+        save_file(tensors, str(tmp), metadata=metadata_with_checksums(tensors, {"config": text}))
     with atomic_write(out_dir / EXPORT_CONFIG) as tmp:
         tmp.write_text(text + "\n")
     return out_dir
@@ -82,7 +83,7 @@ def export_official(encoder: Pretrained, out_path: str | Path, layout: str,
     if predictor is not None:
         out["predictor"] = to_official(predictor.model.state_dict(), layout)
     with atomic_write(out_path) as tmp:
-        torch.save(out, tmp)
+        torch.save(with_checksums(out), tmp)  # an extra key the official loaders ignore
     return Path(out_path)
 
 

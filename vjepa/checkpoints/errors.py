@@ -36,3 +36,21 @@ class StateDictMismatchError(CheckpointError):
         for key, got, want in mismatched:
             lines.append(f"  shape mismatch {key}: checkpoint {list(got)}, model {list(want)}")
         super().__init__(path, "\n".join(lines))
+
+
+class WriteError(OSError):
+    """Writing a checkpoint, export or feature file failed (disk full, read-only, ...); the
+    previous file at that path, if any, is intact."""
+
+    def __init__(self, path: str, cause: OSError) -> None:
+        self.path = str(path)
+        self.cause = cause
+        reason = cause.strerror or str(cause)
+        super().__init__(cause.errno, f"cannot write {self.path}: {reason} "
+                                      f"(errno {cause.errno}); the previous file is intact")
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+    def __reduce__(self) -> tuple:  # picklable (submitit returns errors to the caller)
+        return (type(self), (self.path, self.cause))

@@ -17,7 +17,8 @@ from typing import Any
 
 import torch
 
-from vjepa.checkpoints.errors import CheckpointError
+from vjepa.checkpoints.checksums import verify_state, verify_tensors
+from vjepa.checkpoints.errors import CheckpointError, WriteError
 
 SAFETENSORS_SUFFIX = ".safetensors"
 EXPORT_WEIGHTS = "model.safetensors"
@@ -66,6 +67,7 @@ def read_torch_checkpoint(path: str | Path, trust_pickle: bool = False) -> dict[
         ) from error
     if not isinstance(obj, dict):
         raise CheckpointError(str(path), f"top level is a {type(obj).__name__}, expected a dict")
+    verify_state(obj, str(path))  # this project's files carry checksums; others have none
     return obj
 
 
@@ -84,6 +86,7 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[st
             f"cannot read safetensors file, truncated or corrupted "
             f"({type(error).__name__}: {error})",
         ) from error
+    verify_tensors(tensors, metadata, str(path))
     return tensors, metadata
 
 
@@ -125,13 +128,19 @@ def read_export(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, An
 def atomic_write(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
 
-    A crash or an exception leaves either the old file or none, never a half-written one.
+    A crash or an exception leaves either the old file or none, never a half-written one; a
+    failed write (disk full, read-only folder) raises `WriteError` naming `path` and the cause.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        yield tmp
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            yield tmp
+            os.replace(tmp, path)
+        except OSError as error:
+            if isinstance(error, WriteError):
+                raise
+            raise WriteError(str(path), error) from error
     finally:
         tmp.unlink(missing_ok=True)

@@ -27,6 +27,7 @@ import torch
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
+from vjepa.checkpoints.checksums import metadata_with_checksums
 from vjepa.checkpoints.errors import CheckpointError
 from vjepa.checkpoints.io import atomic_write, read_safetensors
 from vjepa.data.decoders import DEFAULT_BACKEND, DecodeError
@@ -121,7 +122,7 @@ def write_features(path: Path, feats: Features, metadata: dict[str, str]) -> Non
         tensors.update(start_s=feats.start_s, end_s=feats.end_s,
                        frame_indices=feats.frame_indices.contiguous())
     with atomic_write(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        save_file(tensors, str(tmp), metadata=metadata_with_checksums(tensors, metadata))
 
 
 def read_features(path: str | Path) -> tuple[Features, dict[str, Any]]:

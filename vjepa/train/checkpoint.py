@@ -9,14 +9,18 @@ Format "vjepa-checkpoint-v1": `torch.save` of a dict with keys
     "sampler": {"micro_step": next micro-step, "accum_steps", "ipe"} (data position),
     "config": the resolved config as a plain dict, "version": package version,
     "format": "vjepa-checkpoint-v1",
-    "extra": {"bad_samples": tracker state, "nonfinite_total": int}.
+    "extra": {"bad_samples": tracker state, "nonfinite_total": int},
+    "checksums": CRC-32 of every tensor and of the plain values (vjepa.checkpoints.checksums),
+        verified on every load.
 Only tensors and plain Python values: `torch.load(path, weights_only=True)` reads it.
 Writes go to a temporary file in the same folder, are fsync'ed, then renamed over the target,
-so a crash during a save leaves the previous file intact.
+so a crash during a save leaves the previous file intact; a failed write (disk full,
+read-only folder) raises `WriteError` naming the path and the cause.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from pathlib import Path
@@ -24,6 +28,12 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from vjepa.checkpoints.checksums import with_checksums
+from vjepa.checkpoints.errors import CheckpointError, WriteError
+from vjepa.checkpoints.io import read_torch_checkpoint
+
+log = logging.getLogger("vjepa.train")
 
 FORMAT = "vjepa-checkpoint-v1"
 LATEST = "latest.pt"
@@ -40,16 +50,25 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
-    """torch.save to a temp file beside `path`, fsync, rename over `path`, fsync the folder."""
+    """torch.save to a temp file beside `path`, fsync, rename over `path`, fsync the folder.
+
+    Raises:
+        WriteError: the write failed (ENOSPC, EROFS, EACCES, ...); `path` is untouched.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        raise WriteError(str(path), error) from error
+    except RuntimeError as error:  # torch's zip writer reports a failed write this way
+        cause = OSError(getattr(error, "errno", None), f"{type(error).__name__}: {error}")
+        raise WriteError(str(path), cause) from error
     finally:
         if tmp.exists():  # only after a failed write: never leave partial files behind
             tmp.unlink()
@@ -75,6 +94,7 @@ def save_checkpoint(state: dict, run_dir: str | Path, keep: bool) -> Path:
     if missing:
         raise ValueError(f"checkpoint state lacks keys {missing}")
     folder = Path(run_dir) / "checkpoints"
+    state = with_checksums(state)
     latest = atomic_save(state, folder / LATEST)
     if keep:
         kept = folder / keep_name(int(state["step"]))
@@ -91,15 +111,60 @@ def latest_path(run_dir: str | Path) -> Path | None:
     return path if path.is_file() else None
 
 
+def kept_paths(run_dir: str | Path) -> list[Path]:
+    """The kept `step_XXXXXXXX.pt` copies of a run, newest first."""
+    return sorted((Path(run_dir) / "checkpoints").glob("step_*.pt"), reverse=True)
+
+
+def load_for_resume(run_dir: str | Path, fallback: bool) -> tuple[Path, dict] | None:
+    """(path, state) of the checkpoint a run resumes from: `latest.pt`, or with `fallback`,
+    when latest.pt is unreadable or corrupted, the newest kept copy that reads and verifies
+    (each skipped file and why is logged). None when the run has no checkpoint.
+
+    Raises:
+        CheckpointError: latest.pt is bad and `fallback` is off (the message names the kept
+            copies and `resume_fallback=true`), or no candidate is good.
+    """
+    latest, kept = latest_path(run_dir), kept_paths(run_dir)
+    if latest is None:
+        return None
+    try:
+        return latest, load_checkpoint(latest)
+    except CheckpointError as error:
+        if not fallback:
+            names = ", ".join(p.name for p in kept) or "none"
+            raise CheckpointError(str(latest), f"{error.problem}; kept copies: {names}; rerun "
+                                  "with resume_fallback=true to resume from the newest good "
+                                  "one") from error
+        skipped = [f"{latest}: {error.problem}"]
+    for path in kept:
+        try:
+            state = load_checkpoint(path)
+        except CheckpointError as error:
+            skipped.append(f"{path}: {error.problem}")
+            continue
+        for reason in skipped:
+            log.warning("resume_fallback: skipped %s", reason)
+        log.warning("resume_fallback: resuming from %s (step %d)", path, int(state["step"]))
+        return path, state
+    raise CheckpointError(str(latest), "no good checkpoint to resume from; skipped "
+                          + "; ".join(skipped))
+
+
 def load_checkpoint(path: str | Path) -> dict:
-    """Read and check a checkpoint (tensors land on the CPU)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"{path} is not a {FORMAT} checkpoint (format {found!r})")
+    """Read and check a checkpoint (tensors land on the CPU): format, keys, checksums.
+
+    Raises:
+        CheckpointError: unreadable, truncated, not this format, or corrupted (a checksum
+            mismatch names the tensor).
+    """
+    state = read_torch_checkpoint(path)  # verifies the checksums
+    if state.get("format") != FORMAT:
+        raise CheckpointError(str(path), f"not a {FORMAT} checkpoint "
+                                         f"(format {state.get('format')!r})")
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
-        raise ValueError(f"checkpoint {path} lacks keys {missing}")
+        raise CheckpointError(str(path), f"lacks keys {missing}")
     return state
 
 

@@ -158,6 +158,7 @@ class TrainConfig:
     runs_root: str = "runs"
     launcher: str = "none"  # "none": run here; else submitted by vjepa.launch
     resume_check: bool = True  # refuse to resume a run under a changed recipe
+    resume_fallback: bool = False  # corrupted latest.pt: resume from the newest good kept copy
     model: ModelConfig = field(default_factory=ModelConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -169,7 +170,8 @@ class TrainConfig:
 
 # Keys that may change between a run and its resumption (how, not what, it trains).
 OPERATIONAL_KEYS = frozenset({
-    "run_dir", "runs_root", "launcher", "resume_check", "experiment", "data.cache_dir",
+    "run_dir", "runs_root", "launcher", "resume_check", "resume_fallback", "experiment",
+    "data.cache_dir",
     "data.num_workers", "data.pin_memory", "data.timeout_s", "optim.max_steps",
     "optim.max_nonfinite",
 })

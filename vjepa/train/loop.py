@@ -26,8 +26,7 @@ from vjepa.train.build import WORKERS
 from vjepa.train.checkpoint import (
     FORMAT,
     capture_rng,
-    latest_path,
-    load_checkpoint,
+    load_for_resume,
     remove_stale_temps,
     restore_rng,
     save_checkpoint,
@@ -102,14 +101,15 @@ class Trainer:
             self.plot()
 
     def resume(self) -> bool:
-        """Load `latest.pt` of the run folder if there is one."""
+        """Load `latest.pt` of the run folder if there is one (or, with resume_fallback, the
+        newest good kept copy when latest.pt is corrupted)."""
         if self.env.is_main:
             for stale in remove_stale_temps(self.run_dir):
                 log.warning("removed %s, left by an interrupted checkpoint write", stale)
-        path = latest_path(self.run_dir)
-        if path is None:
+        found = load_for_resume(self.run_dir, self.cfg.resume_fallback)
+        if found is None:
             return False
-        state = load_checkpoint(path)
+        path, state = found
         self.check_recipe(state["config"], path)
         self.model.encoder.load_state_dict(state["encoder"])
         self.model.predictor.load_state_dict(state["predictor"])
