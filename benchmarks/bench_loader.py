@@ -100,12 +100,12 @@ class OfficialStylePipeline(torch.utils.data.Dataset):
 
 def mask_collator() -> Callable[[list[dict]], dict]:
     """collate_samples plus the masks of a V-JEPA step (two 3D multi-block generators)."""
-    from vjepa.masks.multiblock3d import MultiBlock3D
     from vjepa.masks.seeding import generator_for
+    from vjepa.train.build import mask_generators
+    from vjepa.train.config import MaskConfig
 
     grid = (FRAMES // 2, CROP // 16, CROP // 16)
-    generators = [MultiBlock3D(grid, num_blocks=8, spatial_scale=(0.15, 0.15)),
-                  MultiBlock3D(grid, num_blocks=2, spatial_scale=(0.7, 0.7))]
+    generators = mask_generators(MaskConfig(), grid)  # the V-JEPA recipes' two configurations
     state = {"step": 0}
 
     def collate(batch: list[dict]) -> dict:

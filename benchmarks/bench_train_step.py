@@ -1,15 +1,17 @@
 """Time one V-JEPA training step (forward + backward + clip + AdamW + EMA) per batch size.
 
-GPU (the published recipe's model, ViT-L/16, 16x224x224, tubelet 2, predictor 12 x 384, the two
-mask configurations 8 x 0.15 and 2 x 0.7, bf16 autocast):
+Model, masks, optimizer, schedules, clipping and autocast dtype are those of a published recipe,
+built by the training builder (vjepa.train.build); default vjepa_vitl16 (ViT-L/16, 16x224x224,
+tubelet 2, predictor 12 x 384, mask configurations 8 x 0.15 and 2 x 0.7, bf16):
 
     python benchmarks/bench_train_step.py --batch-sizes 8 16 24 [--compile]
 
-CPU check (tiny model): python benchmarks/bench_train_step.py --device cpu --size tiny
+CPU check (tiny recipe): python benchmarks/bench_train_step.py --device cpu --recipe vjepa_tiny
+Any recipe key can be overridden: --set model.num_frames=8 optim.dtype=float32
 
 Prints one JSON document (card, torch version, command, per batch size: step ms, clips/s, peak
-memory, mask-drawing ms) and writes it to $OUT/bench_train_step.json when OUT is set. Imports
-only the model, mask, JEPA and optimizer/schedule modules (no Hydra, submitit or decoders).
+memory, mask-drawing ms) and writes it to $OUT/bench_train_step.json when OUT is set. Needs Hydra
+(the recipe) but no data, submitit or decoders.
 """
 
 from __future__ import annotations
@@ -20,49 +22,34 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from vjepa.jepa import JEPA
 from vjepa.masks.collator import MaskCollator
-from vjepa.masks.multiblock3d import MultiBlock3D
-from vjepa.models.predictor import Predictor
-from vjepa.models.vit import VisionTransformer, vit_size
-from vjepa.train.optim import apply_schedule, build_optimizer
-from vjepa.train.schedules import make_schedules
+from vjepa.train.build import build_core, build_optim
+from vjepa.train.hydra_config import load_recipe
+from vjepa.train.optim import apply_schedule
 from vjepa.train.step import optimizer_step
 
-# (crop, patch, frames, encoder dims (width, depth, heads, mlp), predictor (width, depth))
-SIZES = {
-    "large": (224, 16, 16, None, (384, 12)),
-    "tiny": (64, 8, 8, (96, 4, 4, 4.0), (64, 2)),
-}
 
-
-def build(size: str, device: torch.device) -> tuple[JEPA, MaskCollator, tuple[int, ...]]:
-    crop, patch, frames, enc, (pdim, pdepth) = SIZES[size]
-    if enc is None:
-        s = vit_size(size)
-        enc = (s.embed_dim, s.depth, s.num_heads, s.mlp_ratio)
-    dim, depth, heads, mlp = enc
-    geo = dict(img_size=crop, patch_size=patch, num_frames=frames, tubelet_size=2,
-               uniform_power=True)
-    encoder = VisionTransformer(**geo, embed_dim=dim, depth=depth, num_heads=heads,
-                                mlp_ratio=mlp)
-    predictor = Predictor(**geo, embed_dim=dim, predictor_embed_dim=pdim, depth=pdepth,
-                          num_heads=heads, mlp_ratio=mlp, num_mask_tokens=2)
-    grid = encoder.tokens.grid
-    collator = MaskCollator([MultiBlock3D(grid, 8, (0.15, 0.15)),
-                             MultiBlock3D(grid, 2, (0.7, 0.7))], seed=0)
-    return JEPA(encoder, predictor, "l1").to(device), collator, (3, frames, crop, crop)
+def build(recipe: str, overrides: list[str], device: torch.device
+          ) -> tuple[JEPA, MaskCollator, tuple[int, ...], Any]:
+    """The recipe's JEPA (on `device`), mask collator, clip shape (C, T, H, W) and config."""
+    cfg = load_recipe(recipe, overrides)
+    model, collator = build_core(cfg)
+    m = cfg.model
+    shape = (3, m.num_frames, m.crop_size, m.crop_size)
+    return model.to(device), collator, shape, cfg
 
 
 def time_batch(model: JEPA, forward: torch.nn.Module, collator: MaskCollator,
                shape: tuple[int, ...], batch: int, args: argparse.Namespace,
                device: torch.device) -> dict:
-    opt = build_optimizer({"encoder": model.encoder, "predictor": model.predictor})
-    sched = make_schedules(300, 300, 1.25, 40, 2e-4, 6.25e-4, 1e-6, 0.04, 0.4, (0.998, 1.0))
-    x = torch.randn(batch, 1, *shape, device=device)
+    o = args.cfg.optim
+    opt, sched = build_optim(model, o, o.ipe or 300)
+    x = torch.randn(batch, args.cfg.data.num_clips, *shape, device=device)
     t0 = time.perf_counter()
     masks = [collator.masks(s, batch) for s in range(args.warmup + args.steps)]
     mask_ms = (time.perf_counter() - t0) * 1e3 / len(masks)
@@ -74,7 +61,7 @@ def time_batch(model: JEPA, forward: torch.nn.Module, collator: MaskCollator,
             start = time.perf_counter()
         apply_schedule(opt, sched.lr(s), sched.wd(s))
         optimizer_step(model, forward, [({"video": x}, enc, pred)], opt, None, device,
-                       args.dtype, 10.0, sched.momentum(s))
+                       args.dtype, o.clip_grad, sched.momentum(s))
     sync(device)
     step_ms = (time.perf_counter() - start) * 1e3 / args.steps
     peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
@@ -109,11 +96,14 @@ def sync(device: torch.device) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
-    parser.add_argument("--size", default="large", choices=sorted(SIZES))
+    parser.add_argument("--recipe", default="vjepa_vitl16", help="configs/experiment/ name")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="recipe overrides, as on the `vjepa train` command line")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 16, 24])
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float32"])
+    parser.add_argument("--dtype", default=None, choices=["bfloat16", "float32"],
+                        help="autocast dtype (default: the recipe's optim.dtype)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the JEPA forward")
     parser.add_argument("--profile", action="store_true",
                         help="also write a torch.profiler table of 3 steps of the last batch "
@@ -125,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
-    model, collator, shape = build(args.size, device)
+    model, collator, shape, args.cfg = build(args.recipe, args.set, device)
+    args.dtype = args.dtype or args.cfg.optim.dtype
     forward = torch.compile(model) if args.compile else model
     results = []
     for batch in args.batch_sizes:
@@ -140,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "card": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "torch": torch.__version__, "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "size": args.size, "input": list(shape), "dtype": args.dtype, "compile": args.compile,
+        "recipe": args.recipe, "overrides": args.set, "input": list(shape), "dtype": args.dtype,
+        "compile": args.compile,
         "steps": args.steps, "warmup": args.warmup, "results": results,
     }
     print(json.dumps(report, indent=1))

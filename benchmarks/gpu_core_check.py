@@ -1,7 +1,8 @@
 """GPU check of the JEPA core: CUDA vs CPU agreement and a V-JEPA ViT-L/16 train-step timing.
 
-Imports only vjepa.models / vjepa.masks / vjepa.jepa (no hydra, submitit, decord, av), so it runs
-on a bare GPU machine with torch + timm. Writes JSON to $OUT/gpu_core_check.json when OUT is set.
+The ViT-L/16 model and masks are those of the vjepa_vitl16 recipe, built by the training builder
+(needs torch, timm and Hydra; no submitit, decord or av). Writes JSON to $OUT/gpu_core_check.json
+when OUT is set.
 
     python benchmarks/gpu_core_check.py --batches 8 16 24 --steps 10
 """
@@ -18,10 +19,9 @@ import torch
 
 from vjepa.jepa import JEPA
 from vjepa.masks.collator import MaskCollator
-from vjepa.masks.multiblock3d import MultiBlock3D
-from vjepa.models.predictor import Predictor
-from vjepa.models.vit import VisionTransformer
 from vjepa.smoke import tiny_jepa
+from vjepa.train.build import build_core
+from vjepa.train.hydra_config import load_recipe
 
 
 def agreement(device: str) -> dict:
@@ -42,13 +42,8 @@ def agreement(device: str) -> dict:
 
 
 def vitl16_vjepa(device: str) -> tuple[JEPA, MaskCollator]:
-    geo = dict(img_size=224, patch_size=16, num_frames=16, tubelet_size=2, uniform_power=True)
-    enc = VisionTransformer(**geo, embed_dim=1024, depth=24, num_heads=16)
-    pred = Predictor(**geo, embed_dim=1024, predictor_embed_dim=384, depth=12, num_heads=16,
-                     num_mask_tokens=2)
-    grid = enc.tokens.grid
-    coll = MaskCollator([MultiBlock3D(grid, 8, (0.15, 0.15)), MultiBlock3D(grid, 2, (0.7, 0.7))])
-    return JEPA(enc, pred, "l1").to(device), coll
+    model, coll = build_core(load_recipe("vjepa_vitl16"))
+    return model.to(device), coll
 
 
 def time_steps(model: JEPA, coll: MaskCollator, batch: int, steps: int, device: str) -> dict:

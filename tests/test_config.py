@@ -71,13 +71,6 @@ def test_impossible_values_fail_with_field_and_value(overrides, field, value):
     assert field in str(err.value) and value in str(err.value)
 
 
-@pytest.fixture
-def fast_meta_init(monkeypatch):
-    """Meta tensors hold no values: skip the (slow on meta) trunc-normal draws, keep shapes."""
-    for module in ("vjepa.models.init", "vjepa.models.predictor"):
-        monkeypatch.setattr(f"{module}.trunc_normal_", lambda t, std=1.0: t)
-
-
 @pytest.mark.parametrize("name", OFFICIAL + TINY)
 def test_recipes_build_on_meta_without_memory(name, fast_meta_init):
     cfg = compose([f"experiment={name}", "data.sources=[/data/index.csv]"])

@@ -58,7 +58,7 @@ def free_port() -> int:
 
 
 def test_two_gloo_processes_train_identical_replicas(tmp_path):
-    from vjepa.train.build import data_sources
+    from vjepa.train.data import data_sources
     from vjepa.train.hydra_config import compose, finalize
 
     run_dir, cache = tmp_path / "run", tmp_path / "cache"

@@ -8,27 +8,25 @@ import torch
 
 from vjepa.jepa import JEPA
 from vjepa.masks.collator import MaskCollator
-from vjepa.masks.multiblock2d import MultiBlock2D
-from vjepa.masks.multiblock3d import MultiBlock3D
-from vjepa.models.predictor import Predictor
-from vjepa.models.vit import VisionTransformer
+from vjepa.train.build import build_core
+from vjepa.train.config import Mask2DConfig, MaskConfig, ModelConfig, TrainConfig
+
+
+def tiny_config(num_frames: int, img_size: int = 64, patch: int = 8) -> TrainConfig:
+    """A tiny I-JEPA (num_frames == 1) or V-JEPA config: the recipe defaults at a small size."""
+    video = num_frames > 1
+    model = ModelConfig(size="tiny", embed_dim=96, depth=2, num_heads=3, crop_size=img_size,
+                        patch_size=patch, num_frames=num_frames, uniform_power=video,
+                        pos_order="hw" if video else "wh", pred_depth=2, pred_embed_dim=48,
+                        mask_token_layout="per_config" if video else "single",
+                        num_mask_tokens=2 if video else 1,
+                        loss_type="l1" if video else "smooth_l1")
+    return TrainConfig(seed=0, model=model, mask=MaskConfig(image=Mask2DConfig(min_keep=4)))
 
 
 def tiny_jepa(num_frames: int, img_size: int = 64, patch: int = 8) -> tuple[JEPA, MaskCollator]:
-    """A tiny I-JEPA (num_frames == 1) or V-JEPA model with its mask collator."""
-    geo = dict(img_size=img_size, patch_size=patch, num_frames=num_frames, tubelet_size=2)
-    video = num_frames > 1
-    enc = VisionTransformer(**geo, embed_dim=96, depth=2, num_heads=3, uniform_power=video,
-                            pos_order="hw" if video else "wh")
-    pred = Predictor(**geo, embed_dim=96, predictor_embed_dim=48, depth=2, num_heads=3,
-                     uniform_power=video, pos_order="hw" if video else "wh",
-                     mask_token_layout="per_config" if video else "single")
-    grid = enc.tokens.grid
-    if video:
-        gens = [MultiBlock3D(grid, 8, (0.15, 0.15)), MultiBlock3D(grid, 2, (0.7, 0.7))]
-    else:
-        gens = [MultiBlock2D(grid, min_keep=4)]
-    return JEPA(enc, pred, "l1" if video else "smooth_l1"), MaskCollator(gens)
+    """The model and mask collator of `tiny_config`, built by the training builder."""
+    return build_core(tiny_config(num_frames, img_size, patch))
 
 
 def main(argv: list[str] | None = None) -> int:

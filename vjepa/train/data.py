@@ -8,6 +8,7 @@ set from (seed, epoch, index)) are therefore functions of the step: a resumed ru
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -16,8 +17,15 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from vjepa.data.builder import build_dataset
 from vjepa.data.collate import collate_samples
-from vjepa.data.synthetic import IMAGE_SET_VERSION, VIDEO_SET_VERSION
+from vjepa.data.decoders import DEFAULT_BACKEND
+from vjepa.data.synthetic import (
+    IMAGE_SET_VERSION,
+    VIDEO_SET_VERSION,
+    make_synthetic_images,
+    make_synthetic_videos,
+)
 from vjepa.masks.collator import MaskCollator
 from vjepa.masks.seeding import generator_for
 
@@ -117,3 +125,33 @@ def synthetic_root(cache_dir: str, kind: str, num: int, size: int, frames: int) 
     else:
         name = f"images_v{IMAGE_SET_VERSION}_n{num}_s{size}"
     return Path(cache_dir).expanduser() / "synthetic" / name
+
+
+def data_sources(d: Any) -> list[str]:
+    """The configured sources, or the synthetic set (built on first use) when none are given."""
+    if d.sources:
+        return [str(s) for s in d.sources]
+    root = synthetic_root(d.cache_dir, d.kind, d.synthetic_num, d.synthetic_size,
+                          d.synthetic_frames)
+    workers = min(4, os.cpu_count() or 1)
+    if d.kind == "video":
+        index = make_synthetic_videos(root, num_videos=d.synthetic_num,
+                                      num_frames=d.synthetic_frames, size=d.synthetic_size,
+                                      num_workers=workers, progress=True)
+    else:
+        index = make_synthetic_images(root, num_images=d.synthetic_num, size=d.synthetic_size,
+                                      num_workers=workers, progress=True)
+    return [str(Path(index))]
+
+
+def build_train_dataset(cfg: Any, sources: list[str]) -> Any:
+    """The training VideoDataset / ImageDataset of the config."""
+    d, m = cfg.data, cfg.model
+    video = d.kind == "video"
+    extra = dict(frames_per_clip=m.num_frames, frame_step=d.frame_step, num_clips=d.num_clips,
+                 short_policy=d.short_policy, backend=d.decoder or DEFAULT_BACKEND) if video else {}
+    return build_dataset(
+        d.kind, sources, training=True, weights=d.weights, crop_size=m.crop_size,
+        scale=tuple(d.random_resize_scale), ratio=tuple(d.random_resize_aspect_ratio),
+        hflip=d.horizontal_flip, timeout_s=d.timeout_s, seed=cfg.seed, **extra,
+    )

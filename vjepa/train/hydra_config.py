@@ -44,3 +44,9 @@ def finalize(cfg: DictConfig) -> DictConfig:
     resolved = OmegaConf.merge(OmegaConf.structured(TrainConfig), plain)
     validate(resolved)
     return resolved
+
+
+def load_recipe(name: str, overrides: Sequence[str] = ()) -> DictConfig:
+    """A recipe of configs/experiment/ composed, resolved and validated (benchmarks, tools).
+    `data.sources` defaults to the synthetic set, so recipes that require it still load."""
+    return finalize(compose([f"experiment={name}", "data.sources=[]", *overrides]))

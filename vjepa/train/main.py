@@ -27,20 +27,15 @@ import vjepa
 from vjepa import distributed
 from vjepa.data.bad_samples import BadSampleTracker
 from vjepa.masks.seeding import derive_seed
-from vjepa.train.build import (
-    DATA_ORDER,
-    GLOBALS,
-    INIT,
-    build_collator,
-    build_jepa,
+from vjepa.train.build import DATA_ORDER, GLOBALS, INIT, build_core, build_optim
+from vjepa.train.data import (
+    StepBatchSampler,
     build_train_dataset,
+    collate_untagged,
     data_sources,
 )
-from vjepa.train.data import StepBatchSampler
 from vjepa.train.hydra_config import PRIMARY_NAME, config_dir, finalize, register_schema
 from vjepa.train.loop import Trainer
-from vjepa.train.optim import build_optimizer
-from vjepa.train.schedules import make_schedules
 
 log = logging.getLogger("vjepa.train")
 
@@ -89,24 +84,21 @@ def seed_globals(seed: int, rank: int) -> None:
 def build_trainer(cfg: DictConfig, env: distributed.DistEnv, device: torch.device,
                   run_dir: Path) -> Trainer:
     seed_globals(cfg.seed, env.rank)
-    model = build_jepa(cfg.model).to(device)
+    model, collator = build_core(cfg, env.rank, collate_untagged)
+    model = model.to(device)
     forward = model
     if env.distributed:
         ids = [device.index] if device.type == "cuda" else None
         forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
     o = cfg.optim
-    optimizer = build_optimizer({"encoder": model.encoder, "predictor": model.predictor},
-                                o.betas, o.eps)
     scaler = torch.amp.GradScaler(device.type) if o.dtype == "float16" else None
     sources = data_sources(cfg.data) if env.is_main else None
     sources = distributed.broadcast_object(sources)  # rank 0 builds the synthetic set
     dataset = build_train_dataset(cfg, sources)
-    collator = build_collator(cfg.mask, model.encoder.tokens.grid, cfg.seed, env.rank)
     sampler = StepBatchSampler(len(dataset), cfg.data.batch_size, derive_seed(cfg.seed, DATA_ORDER),
                                env.rank, env.world_size, dataset.sample_weights)
     ipe = iterations_per_epoch(cfg, len(dataset), env.world_size)
-    schedules = make_schedules(ipe, o.epochs, o.ipe_scale, o.warmup, o.start_lr, o.lr, o.final_lr,
-                               o.weight_decay, o.final_weight_decay, o.ema)
+    optimizer, schedules = build_optim(model, o, ipe)
     total = o.epochs * ipe if o.max_steps is None else min(o.max_steps, o.epochs * ipe)
     return Trainer(cfg, env, device, run_dir, model, forward, optimizer, scaler, schedules,
                    sampler, collator, dataset, ipe, total,
