@@ -92,7 +92,7 @@ class DataConfig:
     synthetic_frames: int = 32  # synthetic set: frames per clip
     batch_size: int = 24  # per process (GPU); global = batch_size * world_size * accum_steps
     frame_step: int = 4  # sampling rate (official `sampling_rate`)
-    num_clips: int = 1
+    num_clips: int = 1  # clips per video, all trained on (folded into the batch, masks shared)
     random_resize_scale: list[float] = field(default_factory=lambda: [0.3, 1.0])
     random_resize_aspect_ratio: list[float] = field(default_factory=lambda: [0.75, 1.35])
     horizontal_flip: bool = True

@@ -37,11 +37,21 @@ def autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextMana
 def to_device(
     batch: dict, masks_enc: list, masks_pred: list, device: torch.device
 ) -> tuple[torch.Tensor, list, list]:
-    """Clip tensor [B, C, T, H, W] (first view) and masks on the device."""
-    x = batch["video"][:, 0].to(device, non_blocking=True)
-    enc = [[m.to(device, non_blocking=True) for m in grp] for grp in masks_enc]
-    pred = [[m.to(device, non_blocking=True) for m in grp] for grp in masks_pred]
-    return x, enc, pred
+    """Clips and masks on the device, the V clips of each sample folded into the batch.
+
+    `batch["video"]` is [B, V, C, T, H, W]; the model gets [V * B, C, T, H, W] in clip-major
+    order (row c * B + b is clip c of sample b) and every [B, K] mask repeated V times, so all
+    clips of a sample share its masks (the official loop's order)."""
+    video = batch["video"]
+    clips = video.shape[1]
+    x = video[:, 0] if clips == 1 else video.transpose(0, 1).flatten(0, 1)
+    x = x.to(device, non_blocking=True)
+
+    def fold(groups: list) -> list:
+        return [[m.to(device, non_blocking=True).repeat(clips, 1) if clips > 1 else
+                 m.to(device, non_blocking=True) for m in grp] for grp in groups]
+
+    return x, fold(masks_enc), fold(masks_pred)
 
 
 def grad_norm(module: nn.Module, max_norm: float | None) -> torch.Tensor:
