@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import logging
 import math
+import sys
 
 import pytest
 from train_helpers import load_latest, run_here, tiny_overrides
@@ -27,7 +29,7 @@ def test_run_folder_holds_config_logs_curves_and_plots(tmp_path):
     assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {
         "latest.pt", "step_00000002.pt", "step_00000004.pt"}
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
-    assert [r["step"] for r in rows] == ["2.0", "4.0"]
+    assert [r["step"] for r in rows] == ["2", "4"]  # integers, not 2.0
     for name in COLUMNS:
         assert all(math.isfinite(float(r[name])) for r in rows), name
     assert all(float(r[k]) > 0 for r in rows for k in ("std_tokens", "eff_rank", "loss"))
@@ -41,3 +43,18 @@ def test_autocast_modes_and_scaler(tmp_path, dtype):
     assert summary["step"] == 2
     state = load_latest(run_dir)
     assert (state["scaler"] is not None) == (dtype == "float16")
+
+
+def test_log_lines_never_glue_onto_the_progress_bar(tmp_path, capsys):
+    console = logging.StreamHandler(sys.stderr)  # a console handler, as Hydra installs one
+    logging.getLogger().addHandler(console)
+    try:
+        run_here(tiny_overrides(tmp_path / "run", tmp_path / "cache", steps=4, ipe=2)
+                 + ["logging.progress=true"])
+    finally:
+        logging.getLogger().removeHandler(console)
+    err = capsys.readouterr().err
+    assert "4/4" in err  # the bar was drawn on this stream
+    shown = [line.rsplit("\r", 1)[-1] for line in err.split("\n")]  # what a terminal keeps
+    saves = [line for line in shown if "checkpoint step" in line]
+    assert len(saves) == 4 and all(line.startswith("checkpoint step") for line in saves), saves

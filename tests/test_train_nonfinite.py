@@ -39,7 +39,7 @@ def test_nonfinite_steps_are_skipped_and_counted(tmp_path, nan_inputs):
     assert state["extra"]["nonfinite_total"] == 2
     assert all(torch.isfinite(t).all() for t in state["encoder"].values())
     rows = (run_dir / "metrics.csv").read_text().splitlines()
-    assert rows[-1].split(",")[rows[0].split(",").index("nonfinite_total")] == "2.0"
+    assert rows[-1].split(",")[rows[0].split(",").index("nonfinite_total")] == "2"
 
 
 def test_too_many_nonfinite_in_a_row_stop_with_good_checkpoint(tmp_path, nan_inputs):

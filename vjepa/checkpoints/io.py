@@ -36,6 +36,27 @@ def _existing_file(path: str | Path) -> Path:
     return path
 
 
+def _check_torch_file(path: Path) -> None:
+    """A torch.save file is a zip archive (torch >= 1.6) or a pickle (legacy format, first
+    byte the pickle PROTO opcode); anything else (an index file, a video) is no checkpoint."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head.startswith(b"PK") or head[:1] == b"\x80":
+        return
+    what = "text" if _is_text(head) else "binary data"
+    raise CheckpointError(
+        str(path), f"not a checkpoint: torch checkpoints are zip archives or pickles, this file "
+        f"starts with {head!r} ({what}; an index file or a video passed as the checkpoint?)")
+
+
+def _is_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def read_torch_checkpoint(path: str | Path, trust_pickle: bool = False) -> dict[str, Any]:
     """`torch.load` to CPU, `weights_only=True` unless `trust_pickle`.
 
@@ -47,6 +68,7 @@ def read_torch_checkpoint(path: str | Path, trust_pickle: bool = False) -> dict[
             arbitrary unpickling (with how to allow it), or a top level that is not a dict.
     """
     path = _existing_file(path)
+    _check_torch_file(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle,
                          mmap=zipfile.is_zipfile(path))  # zip files: read tensors lazily

@@ -28,8 +28,14 @@ def read_index_file(path: str | Path) -> list[Sample]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"index file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"index file {path} is not text (byte {error.object[error.start]:#04x} "
+                         f"at offset {error.start}): an index lists `path label` lines; is it "
+                         "a checkpoint or a video given in the place of the index?") from None
     samples = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.strip().rsplit(maxsplit=1)

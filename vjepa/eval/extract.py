@@ -222,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     try:
         manifest = run_extract(cfg)
-    except CheckpointError as error:  # a clear message, no traceback, non-zero exit
-        print(f"vjepa extract: {error}", file=sys.stderr)
+    except (CheckpointError, ValueError) as error:  # a clear message, no traceback, exit 2
+        print(f"vjepa extract: {error}\n(usage: vjepa extract CHECKPOINT INPUTS OUT_DIR)",
+              file=sys.stderr)
         return 2
     counts = manifest["counts"]
     where = manifest_path(Path(cfg.out_dir), cfg.rank, cfg.world_size)

@@ -9,8 +9,10 @@ from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from vjepa.train.config import TrainConfig, validate
+from vjepa.train.failures import SOURCES_HINT
 
 SCHEMA_NAME = "train_schema"
 PRIMARY_NAME = "train"
@@ -38,9 +40,20 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
         return hydra_compose(config_name=PRIMARY_NAME, overrides=list(overrides))
 
 
+def missing_hint(key: str) -> str:
+    """How to set a mandatory key the recipe leaves open (`???`)."""
+    if key == "data.sources":
+        return ("data.sources is not set: this recipe trains on your data, e.g. "
+                f"'data.sources=[/data/k400/train.csv]' ({SOURCES_HINT})")
+    return f"{key} is not set: this recipe needs it, e.g. {key}=<value> on the command line"
+
+
 def finalize(cfg: DictConfig) -> DictConfig:
     """Resolve every interpolation (a missing `???` value raises with its key) and validate."""
-    plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as error:
+        raise MissingMandatoryValue(missing_hint(error.full_key)) from None
     resolved = OmegaConf.merge(OmegaConf.structured(TrainConfig), plain)
     validate(resolved)
     return resolved

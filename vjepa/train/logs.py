@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 METRICS_CSV = "metrics.csv"
@@ -73,3 +74,13 @@ def read_metrics(path: str | Path) -> dict[str, list[float]]:
         return {}
     return {k: [float(r[k]) if r[k] not in ("", None) else float("nan") for r in rows]
             for k in rows[0]}
+
+
+def last_logged_loss(path: str | Path) -> tuple[int, float] | None:
+    """(step, loss) of the last row of a metrics CSV with a finite loss, None if none has."""
+    if not Path(path).is_file():
+        return None
+    columns = read_metrics(path)
+    pairs = zip(columns.get("step", []), columns.get("loss", []), strict=True)
+    finite = [(int(step), loss) for step, loss in pairs if math.isfinite(loss)]
+    return finite[-1] if finite else None

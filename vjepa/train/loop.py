@@ -7,6 +7,7 @@ import logging
 import math
 import resource
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 import vjepa
 from vjepa.data.bad_samples import BadSampleTracker
@@ -33,7 +35,7 @@ from vjepa.train.checkpoint import (
 )
 from vjepa.train.config import recipe_changes
 from vjepa.train.data import StepBatchSampler, make_loader
-from vjepa.train.logs import METRICS_CSV, MetricsWriter
+from vjepa.train.logs import METRICS_CSV, MetricsWriter, last_logged_loss
 from vjepa.train.monitor import MetricSums, collapse_indicators
 from vjepa.train.optim import apply_schedule
 from vjepa.train.plots import plot_metrics
@@ -134,14 +136,22 @@ class Trainer:
 
     def check_recipe(self, saved: dict, path: Path) -> None:
         changes = recipe_changes(saved, OmegaConf.to_container(self.cfg, resolve=True))
+        was, now = saved.get("experiment"), self.cfg.experiment
         if not changes:
+            if was != now:
+                log.warning("resuming %s (experiment %s) as experiment %s: same recipe values",
+                            path, was, now)
             return
         listing = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in
                             ((k, *v) for k, v in changes.items()))
+        if was != now:  # the change that explains the others
+            listing = (f"experiment: {was!r} -> {now!r}, another recipe, so {len(changes)} "
+                       f"recipe keys differ: {listing}")
         if self.cfg.resume_check:
             raise ValueError(
-                f"resuming {path} with a changed recipe ({listing}); rerun with the run's "
-                f"overrides (its config: {self.run_dir / 'config.yaml'}) or resume_check=false"
+                f"resuming {path} with a changed recipe ({listing}); `vjepa train "
+                f"run_dir={self.run_dir}` alone resumes it with its own config "
+                f"({self.run_dir / 'config.yaml'}); resume_check=false accepts the change"
             )
         log.warning("resuming with a changed recipe: %s", listing)
 
@@ -204,7 +214,7 @@ class Trainer:
             )
 
     def log_row(self, result: StepResult, window_s: float, samples: int) -> dict[str, float]:
-        row = {"step": float(self.step), "epoch": float((self.step - 1) // self.ipe)}
+        row: dict[str, float] = {"step": self.step, "epoch": (self.step - 1) // self.ipe}
         row.update(dict.fromkeys(("loss", "grad_norm_encoder", "grad_norm_predictor"), math.nan))
         row.update(self.sums.read())  # the columns stay fixed when a window had only skips
         if result.finite:
@@ -213,7 +223,7 @@ class Trainer:
             row.update(dict.fromkeys(("std_samples", "std_tokens", "eff_rank"), math.nan))
         row["samples_per_s"] = samples / window_s if window_s > 0 else math.nan
         row["peak_mem_mib"] = peak_memory_mib(self.device)
-        row["nonfinite_total"] = float(self.nonfinite_total)
+        row["nonfinite_total"] = self.nonfinite_total
         self.last_loss = row.get("loss", math.nan)
         lg = self.cfg.logging
         for name, floor in (("std_samples", lg.floor_std_samples),
@@ -235,34 +245,59 @@ class Trainer:
         bar.set_postfix(loss=f"{row['loss']:.4f}", std_tok=f"{row['std_tokens']:.3f}")
 
     def train(self) -> dict[str, Any]:
-        """Run from self.step to total_steps; returns the summary of `run`."""
+        """Run from self.step to total_steps; returns the summary of `run`. The bad-sample
+        report is written however the loop ends (an error included)."""
         lg, main = self.cfg.logging, self.env.is_main
         writer = MetricsWriter(self.run_dir, self.step, lg.tensorboard) if main else None
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not (main and lg.progress),
                    unit="step", dynamic_ncols=True)
-        per_step = self.cfg.data.batch_size * self.cfg.optim.accum_steps * self.env.world_size
-        self.window_start, self.window_samples = time.perf_counter(), 0
+        # log lines go through tqdm.write while the bar is up, so they never glue onto it
+        redirect = logging_redirect_tqdm([logging.root]) if not bar.disable else nullcontext()
         try:
-            while self.step < self.total_steps:
-                epoch = self.step // self.ipe
-                for micro, data_s in self.epoch_batches(epoch, min((epoch + 1) * self.ipe,
-                                                                   self.total_steps)):
-                    result = self.run_step(micro, data_s)
-                    self.step += 1
-                    self.window_samples += per_step
-                    bar.update()
-                    self.maybe_log(result, writer, bar)
-                    if result.finite and (self.step % lg.checkpoint_every == 0
-                                          or self.step == self.total_steps):
-                        self.save()
+            with redirect:
+                self.loop(writer, bar)
         finally:
             bar.close()
             if writer is not None:
                 writer.close()
+            if main:
+                self.tracker.report(self.run_dir / "bad_samples.json")
+                log.info(self.tracker.summary())
         if main:
-            self.tracker.report(self.run_dir / "bad_samples.json")
-            log.info(self.tracker.summary())
             self.plot()
+        return self.summary()
+
+    def loop(self, writer: MetricsWriter | None, bar: tqdm) -> None:
+        lg = self.cfg.logging
+        per_step = self.cfg.data.batch_size * self.cfg.optim.accum_steps * self.env.world_size
+        self.window_start, self.window_samples = time.perf_counter(), 0
+        while self.step < self.total_steps:
+            epoch = self.step // self.ipe
+            for micro, data_s in self.epoch_batches(epoch, min((epoch + 1) * self.ipe,
+                                                               self.total_steps)):
+                result = self.run_step(micro, data_s)
+                self.step += 1
+                self.window_samples += per_step
+                bar.update()
+                self.maybe_log(result, writer, bar)
+                if result.finite and (self.step % lg.checkpoint_every == 0
+                                      or self.step == self.total_steps):
+                    self.save()
+
+    def finished(self) -> dict[str, Any]:
+        """A resumed run that has nothing left to train: say so, with its last logged loss."""
+        last = last_logged_loss(self.run_dir / METRICS_CSV)
+        if last is not None:
+            self.last_loss = last[1]
+        said = (f"last logged loss {last[1]:.4f} at step {last[0]} ({METRICS_CSV})"
+                if last else f"no loss logged in {METRICS_CSV}")
+        early = self.total_steps < self.cfg.optim.epochs * self.ipe  # stopped by max_steps
+        log.info("run %s is already complete: step %d of %d; %s. Nothing to train%s",
+                 self.run_dir, self.step, self.total_steps, said,
+                 " (raise optim.max_steps to go on)" if early else "")
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
         return {"step": self.step, "loss": self.last_loss, "run_dir": str(self.run_dir),
                 "rank": self.env.rank, "nonfinite_total": self.nonfinite_total}
 

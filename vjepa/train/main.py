@@ -34,6 +34,7 @@ from vjepa.train.data import (
     collate_untagged,
     data_sources,
 )
+from vjepa.train.failures import check_sources, failure_logged
 from vjepa.train.hydra_config import PRIMARY_NAME, config_dir, finalize, register_schema
 from vjepa.train.loop import Trainer
 
@@ -109,6 +110,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Train in this process (one rank of a distributed job, or alone). Returns a summary:
     final step, last logged loss, run_dir, rank, non-finite count, parameter digest."""
     cfg = finalize(cfg)
+    check_sources(cfg.data)  # before any model or run folder exists
     env = distributed.read_env()
     device = distributed.select_device(env, cfg.dist.device)
     distributed.init_process_group(env, device, cfg.dist.backend, cfg.dist.timeout_s)
@@ -119,21 +121,31 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if env.is_main:
             handler = log_to_file(run_dir)
         distributed.barrier()
-        trainer = build_trainer(cfg, env, device, run_dir)
-        trainer.resume()  # checks the recipe against the checkpoint's first
+        with failure_logged(handler):  # the traceback of a failed run lands in train.log
+            return train_in(cfg, env, device, run_dir)
+    finally:
+        if handler is not None:
+            logging.getLogger("vjepa").removeHandler(handler)
+            handler.close()
+        distributed.destroy_process_group()
+
+
+def train_in(cfg: DictConfig, env: distributed.DistEnv, device: torch.device,
+             run_dir: Path) -> dict[str, Any]:
+    """Build, resume and train; a run that is already complete only says so."""
+    trainer = build_trainer(cfg, env, device, run_dir)
+    trainer.resume()  # checks the recipe against the checkpoint's first
+    if trainer.step >= trainer.total_steps:
+        summary = trainer.finished()
+    else:
         if env.is_main:
             write_run_files(cfg, run_dir)
         log.info("run %s: %s, step %d of %d (%d per epoch), world size %d on %s", run_dir,
                  cfg.experiment, trainer.step, trainer.total_steps, trainer.ipe,
                  env.world_size, device)
         summary = trainer.train()
-        summary["param_digest"] = parameter_digest(trainer.model)
-        return summary
-    finally:
-        if handler is not None:
-            logging.getLogger("vjepa").removeHandler(handler)
-            handler.close()
-        distributed.destroy_process_group()
+    summary["param_digest"] = parameter_digest(trainer.model)
+    return summary
 
 
 def parameter_digest(module: torch.nn.Module) -> str:
@@ -149,12 +161,17 @@ def _hydra_main(cfg: DictConfig) -> int:
     if cfg.launcher != "none":
         from vjepa.launch import submit
 
-        finalize(cfg)  # a bad value fails here, before anything is queued
+        final = finalize(cfg)  # a bad value fails here, before anything is queued
+        try:
+            check_sources(final.data)
+        except ValueError as error:  # this machine may not see the cluster's file systems
+            log.warning("%s; submitting anyway (the job checks again before building)", error)
         cfg.run_dir = resolve_run_dir(cfg)  # one folder for all tasks and requeues
         submit(cfg, "vjepa.train.main:run")
         return 0
     summary = run(cfg)
-    log.info("done: %s", summary)
+    log.info("done: step %d, last logged loss %.4f, run folder %s", summary["step"],
+             summary["loss"], summary["run_dir"])
     return 0
 
 
