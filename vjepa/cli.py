@@ -12,6 +12,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "smoke": ("vjepa.smoke", "one JEPA forward/backward on random data (install check)"),
     "train": ("vjepa.train.main", "pretrain I-JEPA / V-JEPA (Hydra overrides: key=value)"),
+    "eval": ("vjepa.eval.main", "frozen evaluation: attentive / linear probes, k-NN (Hydra)"),
     "extract": ("vjepa.eval.extract", "frozen features of videos/images to safetensors files"),
     "export": ("vjepa.export", "export a checkpoint to safetensors or the official layout"),
     "jobs": ("vjepa.launch", "list a run's Slurm jobs: state, step, last loss, log path"),

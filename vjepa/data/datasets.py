@@ -146,6 +146,12 @@ class VideoDataset(ClipDataset):
         self.num_clips, self.random_start, self.short_policy = num_clips, random_start, short_policy
         self.backend, self.num_threads, self.timeout_s = backend, num_threads, timeout_s
 
+    def clip_indices(self, num_frames: int, step: int, generator: torch.Generator,
+                     path: str) -> torch.Tensor:
+        """[num_clips, frames_per_clip] frame indices (subclasses place clips differently)."""
+        return sample_clip_indices(num_frames, self.frames_per_clip, step, self.num_clips,
+                                   self.random_start, self.short_policy, generator, path)
+
     def _load(self, path: str, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         # The clip positions get their own generator: a timed-out decode thread that is
         # abandoned must not keep drawing from the one the replacement sample uses.
@@ -154,10 +160,8 @@ class VideoDataset(ClipDataset):
         def indices(num_frames: int, video_fps: float) -> np.ndarray:
             step = resolve_frame_step(self.frames_per_clip, self.frame_step, self.fps,
                                       self.duration, video_fps)
-            clips = sample_clip_indices(
-                num_frames, self.frames_per_clip, step, self.num_clips, self.random_start,
-                self.short_policy, torch.Generator().manual_seed(clip_seed), path,
-            )
+            clips = self.clip_indices(num_frames, step,
+                                      torch.Generator().manual_seed(clip_seed), path)
             return clips.flatten().numpy()
 
         frames, flat, _, _ = read_frames(path, indices, self.backend, self.num_threads,

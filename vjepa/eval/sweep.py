@@ -15,7 +15,7 @@ final_lr, wd cosine to final_wd, stepped before each iteration.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
@@ -76,12 +76,15 @@ class ProbeSweep(nn.Module):
         clip_grad: per-head gradient-norm clip (V-JEPA 1: 1.0; V-JEPA 2: None).
         exclude_bias_wd: no weight decay on biases / 1-D tensors (V-JEPA 1; V-JEPA 2: False).
         bf16: bfloat16 autocast for the probe forward on CUDA (our flag means bf16).
+        grad_sync: called with each head after its backward (distributed: average the
+            gradients over ranks), before clipping.
     """
 
     def __init__(self, spec: ProbeSpec, dim: int, num_classes: int,
                  heads: Sequence[HeadConfig], total_steps: int, init_seed: int = 0,
                  clip_grad: float | None = 1.0, exclude_bias_wd: bool = True,
-                 bf16: bool = True) -> None:
+                 bf16: bool = True, grad_sync: Callable[[nn.Module], None] | None = None
+                 ) -> None:
         super().__init__()
         if not heads:
             raise ValueError("a sweep needs at least one head config")
@@ -89,7 +92,7 @@ class ProbeSweep(nn.Module):
         self.heads = nn.ModuleList(build_probe(spec, dim, num_classes, init_seed) for _ in heads)
         self.optimizers = [_optimizer(h, exclude_bias_wd) for h in self.heads]
         self.schedules = [_schedule(c, total_steps) for c in heads]
-        self.clip_grad, self.bf16, self.step = clip_grad, bf16, 0
+        self.clip_grad, self.bf16, self.step, self.grad_sync = clip_grad, bf16, 0, grad_sync
 
     def _logits(self, head: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """[B, V, *item] -> [B, V, C] float32."""
@@ -100,15 +103,21 @@ class ProbeSweep(nn.Module):
         return out.float().reshape(b, v, -1)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> list[float]:
-        """One step of every head on features `x` and labels `y` [B]; the heads' losses."""
+        """One step of every head on features `x` and labels `y` [B]; the heads' losses. An
+        empty batch (a rank whose items all failed) steps with zero gradients."""
         x = with_views(x, self.spec.item_dims)
         self.train()
         losses = []
         for head, opt, sched in zip(self.heads, self.optimizers, self.schedules, strict=True):
             apply_schedule(opt, sched.lr(self.step), sched.wd(self.step))
             logits = self._logits(head, x)  # loss: mean over views of the cross-entropy
-            loss = F.cross_entropy(logits.flatten(0, 1), y.repeat_interleave(x.shape[1]))
+            if len(y):
+                loss = F.cross_entropy(logits.flatten(0, 1), y.repeat_interleave(x.shape[1]))
+            else:
+                loss = sum(p.sum() for p in head.parameters()) * 0.0
             loss.backward()
+            if self.grad_sync is not None:
+                self.grad_sync(head)
             if self.clip_grad is not None:
                 nn.utils.clip_grad_norm_(head.parameters(), self.clip_grad)
             opt.step()

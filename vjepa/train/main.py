@@ -51,10 +51,10 @@ def resolve_run_dir(cfg: DictConfig) -> str:
     return str((Path(cfg.runs_root) / cfg.experiment / stamp).expanduser().resolve())
 
 
-def log_to_file(run_dir: Path) -> logging.Handler:
-    """Send the package's log records to <run_dir>/train.log (remove the handler when done)."""
+def log_to_file(run_dir: Path, name: str = "train.log") -> logging.Handler:
+    """Send the package's log records to <run_dir>/<name> (remove the handler when done)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(run_dir / "train.log")
+    handler = logging.FileHandler(run_dir / name)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("vjepa").addHandler(handler)
     logging.getLogger("vjepa").setLevel(logging.INFO)
