@@ -60,8 +60,8 @@ def require_slurm_up() -> str:
     out = subprocess.run(["sinfo", "-h", "-o", "%n %a"], capture_output=True, text=True,
                          timeout=30)
     if out.returncode != 0 or " up" not in out.stdout:
-        pytest.fail(f"Slurm is installed but no partition is up ({out.stderr.strip()!r}); "
-                    "start the test cluster: bash ../shared/slurm/start_slurm.sh")
+        pytest.fail(f"VJEPA_SLURM_TESTS=1 but no Slurm partition is up "
+                    f"({out.stderr.strip()!r}); see slurm/README.md, 'Testing the launch path'")
     return out.stdout.split()[0]
 
 

@@ -1,4 +1,4 @@
-"""The job object on a REAL Slurm cluster (CI starts one with ../shared/slurm/start_slurm.sh):
+"""The job object on a REAL Slurm cluster (opt-in, VJEPA_SLURM_TESTS=1; see slurm/README.md):
 a job that Slurm requeues by itself (`scontrol requeue`) resumes, a cancelled job resolves in the
 caller, and `submit_array` runs a sweep as one job array. A tiny entry point
 (tests/launch_entry.py); the real training's DDP, preemption through submitit's signal,
@@ -6,7 +6,6 @@ failure and Hydra sweep runs are in test_slurm_train.py."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -24,10 +23,7 @@ from launch_support import (
 
 from vjepa.launch import main, submit, submit_array
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("sbatch") is None,
-    reason="Slurm is not installed (no sbatch on PATH); CI runs these tests on a real cluster",
-)
+pytestmark = pytest.mark.slurm  # opt-in: VJEPA_SLURM_TESTS=1 (conftest.py)
 
 
 @pytest.fixture(scope="module")
