@@ -21,6 +21,7 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 import vjepa
@@ -37,6 +38,7 @@ from vjepa.train.data import (
 from vjepa.train.failures import check_sources, failure_logged
 from vjepa.train.hydra_config import PRIMARY_NAME, config_dir, finalize, register_schema
 from vjepa.train.loop import Trainer
+from vjepa.train.rerun import with_saved_config
 
 log = logging.getLogger("vjepa.train")
 
@@ -158,6 +160,7 @@ def parameter_digest(module: torch.nn.Module) -> str:
 
 
 def _hydra_main(cfg: DictConfig) -> int:
+    cfg = with_saved_config(cfg, HydraConfig.get().overrides.task)  # run_dir=X resumes X
     if cfg.launcher != "none":
         from vjepa.launch import submit
 
