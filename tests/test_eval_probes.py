@@ -162,3 +162,27 @@ def test_probe_picks_head_on_holdout_and_learns() -> None:
     lin = fit.linear(fit.pool_tokens(x), y, fit.pool_tokens(tx), ty, 3, epochs=30,
                      heads=[HeadConfig(lr=5e-2)])
     assert lin.chosen == 0 and lin.holdout_top1 is None and lin.chosen_test["top1"] > 80
+
+
+@pytest.mark.parametrize("order", ["vjepa", "vjepa2"])
+def test_official_probe_files_load_strictly_in_the_named_order(tmp_path, order: str) -> None:
+    from vjepa.checkpoints.errors import CheckpointError, StateDictMismatchError
+    from vjepa.eval.probe_io import load_probe
+
+    sds = [official_state(order, width=48, blocks=2, classes=6) for _ in range(2)]
+    if order == "vjepa":
+        torch.save({"classifier": sds[0], "epoch": 20}, tmp_path / "p.pt")
+    else:
+        torch.save({"classifiers": sds, "epoch": 20}, tmp_path / "p.pt")
+    model = load_probe(tmp_path / "p.pt", order, index=0 if order == "vjepa2" else None,
+                       num_heads=4)
+    x = torch.randn(2, 7, 48)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), official_forward(x, sds[0], 4, order),
+                                   atol=1e-4, rtol=1e-4)
+    other = "vjepa2" if order == "vjepa" else "vjepa"
+    with pytest.raises(StateDictMismatchError, match="xattn.proj"):
+        load_probe(tmp_path / "p.pt", other, index=0, num_heads=4)
+    if order == "vjepa2":
+        with pytest.raises(CheckpointError, match="pass index"):
+            load_probe(tmp_path / "p.pt", order, num_heads=4)

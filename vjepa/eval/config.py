@@ -14,19 +14,20 @@ from vjepa.slurm_config import SlurmConfig
 PROTOCOLS = ("attentive", "linear", "knn")
 TEST_POSITIONS = ("centre", "official_random")
 LABELS = ("class", "count")
+SYNTHETIC = "synthetic"
 
 
 @dataclass
 class EvalDataConfig:
     """Train / test sets and the clip protocol.
 
-    `train` / `val`: index files (`path label` lines); empty: the bundled synthetic set of
-    `kind` (train seed 0, val seed 1), made on first use in `cache_dir`.
+    `train` / `val`: index files (`path label` lines), or "synthetic": the bundled synthetic
+    set of `kind` (train seed 0, val seed 1), made on first use in `cache_dir`. Required.
     """
 
     kind: str = "video"  # video | image
-    train: str = ""
-    val: str = ""
+    train: str = "???"
+    val: str = "???"
     num_classes: int | None = None  # default: 1 + the largest label of train and val
     label: str = "class"  # synthetic images: "class" (shape) or "count" (object count - 1)
     frames_per_clip: int = 16
@@ -125,5 +126,5 @@ def validate(cfg: Any) -> None:
         _fail("optim.holdout", o.holdout, "several heads need a held-out fraction in (0, 1)")
     if d.lowshot_per_class is not None and d.lowshot_fraction is not None:
         _fail("data.lowshot_*", (d.lowshot_per_class, d.lowshot_fraction), "set at most one")
-    if d.label == "count" and (d.kind != "image" or d.train):
+    if d.label == "count" and (d.kind != "image" or d.train != SYNTHETIC):
         _fail("data.label", d.label, "the count probe is for the synthetic image set")

@@ -18,6 +18,7 @@ from vjepa.data.synthetic import COUNT_INDEX, make_synthetic_images, make_synthe
 from vjepa.data.transforms import EvalClipTransform
 from vjepa.eval.augment import ProbeTrainTransform
 from vjepa.eval.clips import MultiClipVideos, Tolerant, collate, image_dataset
+from vjepa.eval.config import SYNTHETIC
 from vjepa.pretrained import Preprocessing
 from vjepa.train.data import synthetic_root
 
@@ -37,9 +38,9 @@ def _synthetic(d: Any, split: str) -> str:
 
 
 def split_source(d: Any, split: str) -> str:
-    """The index file of `split` ("train" / "val"); the synthetic set when none is given."""
+    """The index file of `split` ("train" / "val"); "synthetic": the bundled set."""
     given = d.train if split == "train" else d.val
-    return str(given) if given else _synthetic(d, split)
+    return _synthetic(d, split) if given == SYNTHETIC else str(given)
 
 
 def transform(d: Any, prep: Preprocessing, training: bool, augment: bool) -> Any:
