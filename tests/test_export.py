@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,34 @@ def test_broken_exports(tmp_path: Path) -> None:
         load_pretrained(folder)
     with pytest.raises(ValueError, match="video encoder"):
         export_official(enc, tmp_path / "x.pt", "ijepa")
+
+
+def test_official_layout_keeps_heads_and_frame_step_in_a_sidecar(tmp_path: Path,
+                                                                  capsys) -> None:
+    # width 96 is in no registry entry, so its 4 heads are not in the tensors; frame step 2
+    src = vjepa_file(tmp_path / "run.pth.tar", width=96, depth=1)
+    enc = load_pretrained(src, num_heads=4, frame_step=2)
+    assert main([str(src), str(tmp_path / "off.pth.tar"), "--format", "vjepa",
+                 "--num-heads", "4", "--frame-step", "2"]) == 0
+    assert "num_heads 4 and frame_step 2" in capsys.readouterr().out
+    back = load_pretrained(tmp_path / "off.pth.tar")  # no arguments needed
+    assert back.arch == enc.arch and back.arch.num_heads == 4
+    assert back.preprocess.frame_step == 2
+    _assert_same(_outputs(back), _outputs(enc))
+    (tmp_path / "off.pth.tar.json").write_text("{}")
+    with pytest.raises(CheckpointError, match="not a valid sidecar"):
+        load_pretrained(tmp_path / "off.pth.tar")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_exports_respect_the_umask(tmp_path: Path, umask: int) -> None:
+    enc = load_pretrained(vjepa_file(tmp_path / "v.pth.tar"))
+    old = os.umask(umask)
+    try:
+        folder = export_safetensors(enc, tmp_path / "exp")
+        official = export_official(enc, tmp_path / "off.pth.tar", "vjepa")
+    finally:
+        os.umask(old)
+    for path in (folder / "model.safetensors", folder / "config.json", official,
+                 tmp_path / "off.pth.tar.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path

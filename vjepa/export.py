@@ -5,8 +5,10 @@ the official V-JEPA / I-JEPA layout.
                                                                  #         config.json
     vjepa export run/latest.pt vitl16-official.pth.tar --format vjepa --predictor
 
-`load_pretrained` reads both back. Files are written under a temporary name and renamed, so an
-interrupted export never leaves a partial file.
+`load_pretrained` reads both back. The official layouts hold tensors only: `<file>.json` beside
+one records its head count and preprocessing (frame step), and `load_pretrained` reads it.
+Files are written under a temporary name and renamed, so an interrupted export never leaves a
+partial file.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from vjepa.checkpoints.checksums import metadata_with_checksums, with_checksums
 from vjepa.checkpoints.convert import to_official
 from vjepa.checkpoints.errors import CheckpointError
 from vjepa.checkpoints.io import EXPORT_CONFIG, EXPORT_WEIGHTS, atomic_write
-from vjepa.pretrained import EXPORT_FORMAT, Pretrained, load_pretrained
+from vjepa.pretrained import (
+    EXPORT_FORMAT,
+    SIDECAR_FORMAT,
+    Pretrained,
+    load_pretrained,
+    sidecar_path,
+)
 
 FORMATS = ("safetensors", "vjepa", "ijepa")
 
@@ -84,7 +92,17 @@ def export_official(encoder: Pretrained, out_path: str | Path, layout: str,
         out["predictor"] = to_official(predictor.model.state_dict(), layout)
     with atomic_write(out_path) as tmp:
         torch.save(with_checksums(out), tmp)  # an extra key the official loaders ignore
+    with atomic_write(sidecar_path(out_path)) as tmp:
+        tmp.write_text(json.dumps(sidecar(encoder), indent=2, sort_keys=True) + "\n")
     return Path(out_path)
+
+
+def sidecar(encoder: Pretrained) -> dict[str, Any]:
+    """What the official layouts cannot hold (head count, preprocessing), which
+    `load_pretrained` reads back from `<file>.json`; official code ignores the file."""
+    return {"format": SIDECAR_FORMAT, "num_heads": encoder.arch.num_heads,
+            "preprocess": encoder.preprocess.to_dict(), "encoder": encoder.arch.to_dict(),
+            "source": {"path": encoder.path, "layout": encoder.layout, "which": encoder.which}}
 
 
 def _check_encoder(encoder: Pretrained) -> None:
@@ -133,5 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         written = export_safetensors(encoder, out, predictor)
     else:
         written = export_official(encoder, out, args.format, predictor)
+        print(f"{sidecar_path(written)}: num_heads {encoder.arch.num_heads} and frame_step "
+              f"{encoder.preprocess.frame_step}, which the official layout cannot hold (keep "
+              "it beside the file; load_pretrained reads it)")
     print(f"exported {encoder.which} ({encoder.layout}) of {args.checkpoint} -> {written}")
     return 0

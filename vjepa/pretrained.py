@@ -13,6 +13,7 @@ an error listing all of them. RoPE encoders (V-JEPA 2 / 2.1) raise `UnsupportedC
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from vjepa.models.vit import VIT_SIZES
 VIDEO_FRAME_STEP = 4  # V-JEPA's default sampling rate
 WHICH = ("target_encoder", "encoder", "predictor", "classifier")
 EXPORT_FORMAT = "vjepa-export-v1"
+SIDECAR_FORMAT = "vjepa-official-sidecar-v1"  # <file>.json beside an official-layout export
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,26 @@ def preprocessing_for(img_size: tuple[int, int], num_frames: int,
     return Preprocessing(tuple(img_size), num_frames, step)
 
 
+def sidecar_path(path: str | Path) -> Path:
+    """`<file>.json` beside an official-layout export: what that layout cannot hold."""
+    return Path(f"{path}.json")
+
+
+def read_sidecar(path: str | Path) -> dict[str, Any]:
+    """{"num_heads", "frame_step"} recorded beside an official-layout file, {} if none."""
+    side = sidecar_path(path)
+    if not side.is_file():
+        return {}
+    try:
+        data = json.loads(side.read_text())
+        if data.get("format") != SIDECAR_FORMAT:
+            raise ValueError(f"format {data.get('format')!r}, expected {SIDECAR_FORMAT!r}")
+        return {"num_heads": int(data["num_heads"]),
+                "frame_step": int(data["preprocess"]["frame_step"])}
+    except (AttributeError, KeyError, TypeError, ValueError) as error:  # JSONDecodeError too
+        raise CheckpointError(str(side), f"not a valid sidecar of {path} ({error})") from error
+
+
 def _is_export(path: Path) -> bool:
     return path.is_dir() or path.suffix == SAFETENSORS_SUFFIX
 
@@ -132,6 +154,10 @@ def _plan_torch_file(path: str, which: str | None, options: dict[str, Any],
     ckpt = read_torch_checkpoint(path, trust_pickle=trust_pickle)
     layout = detect_layout(ckpt, path)
     which = which or default_which(layout)
+    side = read_sidecar(path)  # written by `vjepa export --format vjepa|ijepa`
+    if side:
+        options = {**options, "num_heads": options["num_heads"] or side["num_heads"]}
+        frame_step = frame_step if frame_step is not None else side["frame_step"]
     if layout == "vjepa-train":
         heads, step = _train_defaults(ckpt)
         options = {**options, "num_heads": options["num_heads"] or heads}

@@ -146,6 +146,27 @@ def read_export(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, An
     return tensors, config, weights
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (os.umask can only
+    be read by setting it, which briefly affects other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _respect_umask(tmp: Path) -> None:
+    """Give a written file the mode a plain open() would (0644 under the usual umask 022):
+    some writers (safetensors) create private 0600 files."""
+    if tmp.is_file():
+        os.chmod(tmp, 0o666 & ~current_umask())
+
+
 @contextmanager
 def atomic_write(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
@@ -159,6 +180,7 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             yield tmp
+            _respect_umask(tmp)
             os.replace(tmp, path)
         except OSError as error:
             if isinstance(error, WriteError):
