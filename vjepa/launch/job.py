@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import copy
 import importlib
+import signal
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import submitit
+
+from vjepa.train.signals import REQUEUE_SIGNALS, Interrupted
 
 
 def resolve_entry(entry: str) -> Callable[[Any], Any]:
@@ -40,6 +43,18 @@ def export_torch_env() -> submitit.helpers.TorchDistributedEnvironment:
     return dist_env.export(set_cuda_visible_devices=False, overwrite=True)
 
 
+def requeue_after(stop: Interrupted) -> NoReturn:
+    """The entry point stopped on a signal after checkpointing. SIGUSR1 / SIGUSR2 (the time
+    limit's `--signal`, or a preemption notice): hand over to submitit's requeue handler, which
+    calls `EntryJob.checkpoint()`, requeues the job and exits (rank 0; other ranks return).
+    Then exit with 128 + signal, without a result file: a SIGTERM comes from Slurm itself
+    (preemption, `scontrol requeue`: Slurm requeues the job) or from `scancel`."""
+    handler = signal.getsignal(submitit.JobEnvironment._usr_sig())
+    if stop.signum in REQUEUE_SIGNALS and callable(handler):
+        handler(stop.signum, None)
+    raise SystemExit(stop.exit_code) from stop
+
+
 class EntryJob:
     """A checkpointable submitit job that runs ``entry(cfg)`` on every task of the job.
 
@@ -57,7 +72,10 @@ class EntryJob:
 
     def __call__(self) -> Any:
         export_torch_env()
-        return resolve_entry(self.entry)(self.cfg)
+        try:
+            return resolve_entry(self.entry)(self.cfg)
+        except Interrupted as stop:
+            requeue_after(stop)
 
     def checkpoint(self) -> submitit.helpers.DelayedSubmission:
         """Called by submitit on preemption/timeout: requeue the same job; the entry point

@@ -28,6 +28,7 @@ from vjepa.data.synthetic import (
 )
 from vjepa.masks.collator import MaskCollator
 from vjepa.masks.seeding import generator_for
+from vjepa.train.signals import ignore_in_worker
 
 
 class StepBatchSampler(Sampler[list[tuple[int, int]]]):
@@ -115,6 +116,7 @@ def make_loader(dataset: Any, sampler: StepBatchSampler, collator: MaskCollator,
         StepTagged(dataset), batch_sampler=sampler, collate_fn=collator,
         num_workers=num_workers, pin_memory=pin_memory, persistent_workers=False,
         generator=torch.Generator().manual_seed(seed),
+        worker_init_fn=ignore_in_worker if num_workers else None,
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vjepa.data.index import read_index_file
+from vjepa.train.signals import Interrupted
 
 log = logging.getLogger("vjepa.train")
 
@@ -36,6 +37,9 @@ def failure_logged(handler: logging.Handler | None) -> Iterator[None]:
     its own copy from the caller), then re-raise it."""
     try:
         yield
+    except Interrupted as stop:  # a requested stop, not a failure
+        log.info("%s", stop)
+        raise
     except Exception as error:
         if handler is not None:
             handler.handle(log.makeRecord(

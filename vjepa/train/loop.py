@@ -27,6 +27,7 @@ from vjepa.masks.seeding import derive_seed
 from vjepa.train.build import WORKERS
 from vjepa.train.checkpoint import (
     FORMAT,
+    LATEST,
     capture_rng,
     load_for_resume,
     remove_stale_temps,
@@ -40,6 +41,7 @@ from vjepa.train.monitor import MetricSums, collapse_indicators
 from vjepa.train.optim import apply_schedule
 from vjepa.train.plots import plot_metrics
 from vjepa.train.schedules import Schedules
+from vjepa.train.signals import Interrupted, StopRequests
 from vjepa.train.step import StepResult, optimizer_step
 
 log = logging.getLogger("vjepa.train")
@@ -71,6 +73,7 @@ class Trainer:
     last_loss: float = math.nan
     tracker: BadSampleTracker = field(default_factory=BadSampleTracker)
     sums: MetricSums = field(default_factory=MetricSums)
+    stop: StopRequests = field(default_factory=StopRequests)
     window_start: float = 0.0  # throughput window: start time and samples since
     window_samples: int = 0
 
@@ -213,6 +216,17 @@ class Trainer:
                 f"{self.run_dir / 'checkpoints'} predates them"
             )
 
+    def stop_if_requested(self, saved: bool) -> None:
+        """After a step: on a stop signal (any rank), checkpoint this step unless `saved`
+        already, then raise Interrupted. Signals are caught while `self.stop` is entered."""
+        signum = self.stop.requested(self.device)
+        if signum is None:
+            return
+        if not saved:
+            self.save()
+        path = self.run_dir / "checkpoints" / LATEST
+        raise Interrupted(signum, self.step, self.total_steps, self.run_dir, path)
+
     def log_row(self, result: StepResult, window_s: float, samples: int) -> dict[str, float]:
         row: dict[str, float] = {"step": self.step, "epoch": (self.step - 1) // self.ipe}
         row.update(dict.fromkeys(("loss", "grad_norm_encoder", "grad_norm_predictor"), math.nan))
@@ -280,9 +294,11 @@ class Trainer:
                 self.window_samples += per_step
                 bar.update()
                 self.maybe_log(result, writer, bar)
-                if result.finite and (self.step % lg.checkpoint_every == 0
-                                      or self.step == self.total_steps):
+                saved = result.finite and (self.step % lg.checkpoint_every == 0
+                                           or self.step == self.total_steps)
+                if saved:
                     self.save()
+                self.stop_if_requested(saved)
 
     def finished(self) -> dict[str, Any]:
         """A resumed run that has nothing left to train: say so, with its last logged loss."""

@@ -13,6 +13,8 @@ import hashlib
 import logging
 import random
 import secrets
+import shlex
+import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +41,7 @@ from vjepa.train.failures import check_sources, failure_logged
 from vjepa.train.hydra_config import PRIMARY_NAME, config_dir, finalize, register_schema
 from vjepa.train.loop import Trainer
 from vjepa.train.rerun import with_saved_config
+from vjepa.train.signals import Interrupted
 
 log = logging.getLogger("vjepa.train")
 
@@ -145,7 +148,8 @@ def train_in(cfg: DictConfig, env: distributed.DistEnv, device: torch.device,
         log.info("run %s: %s, step %d of %d (%d per epoch), world size %d on %s", run_dir,
                  cfg.experiment, trainer.step, trainer.total_steps, trainer.ipe,
                  env.world_size, device)
-        summary = trainer.train()
+        with trainer.stop:  # SIGTERM/USR1/USR2/INT: finish the step, checkpoint, stop
+            summary = trainer.train()
     summary["param_digest"] = parameter_digest(trainer.model)
     return summary
 
@@ -172,10 +176,26 @@ def _hydra_main(cfg: DictConfig) -> int:
         cfg.run_dir = resolve_run_dir(cfg)  # one folder for all tasks and requeues
         submit(cfg, "vjepa.train.main:run")
         return 0
-    summary = run(cfg)
+    try:
+        summary = run(cfg)
+    except Interrupted as stop:  # one line, not a traceback
+        print(f"vjepa train: {stop}; resume with: {resume_command(stop.run_dir)}",
+              file=sys.stderr)
+        return stop.exit_code
+    except KeyboardInterrupt:
+        print("vjepa train: interrupted (Ctrl-C before training began, or twice); the run "
+              "folder's last checkpoint is intact", file=sys.stderr)
+        return 128 + signal.SIGINT
     log.info("done: step %d, last logged loss %.4f, run folder %s", summary["step"],
              summary["loss"], summary["run_dir"])
     return 0
+
+
+def resume_command(run_dir: Path) -> str:
+    """`vjepa train` with this run's command-line overrides and its run folder."""
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    kept = [o for o in overrides if not o.startswith("run_dir=")]
+    return shlex.join(["vjepa", "train", *kept, f"run_dir={run_dir}"])
 
 
 def main(argv: list[str] | None = None) -> int:
