@@ -35,3 +35,10 @@ Trainer.run_step = run_step_held
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def train(cfg):  # noqa: ANN001, ANN201 (a submitit entry point: "hold_entry:train")
+    """`vjepa.train.main:run` with step HOLD held (a Slurm job's entry point)."""
+    from vjepa.train.main import run
+
+    return run(cfg)

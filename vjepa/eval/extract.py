@@ -35,6 +35,7 @@ from vjepa.data.index import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_index_file
 from vjepa.distributed import read_env, select_device
 from vjepa.features import Features, extract_features
 from vjepa.pretrained import Pretrained, load_pretrained
+from vjepa.runlock import LOCK_NAME, RunFolderLocked, folder_lock
 
 SUFFIX = ".safetensors"
 
@@ -170,6 +171,17 @@ def run_extract(cfg: ExtractConfig) -> dict[str, Any]:
     pre = load_pretrained(cfg.checkpoint, cfg.which, num_heads=cfg.num_heads,
                           frame_step=cfg.frame_step, trust_pickle=cfg.trust_pickle,
                           device=_device(cfg.device))
+    with folder_lock(out_dir, "vjepa extract", lock_name(cfg.rank, cfg.world_size)):
+        return _extract_shard(cfg, pre, files, labels, root, out_dir)
+
+
+def lock_name(rank: int, world_size: int) -> str:
+    """One lock per shard: the shards of one extraction share the folder."""
+    return LOCK_NAME if world_size == 1 else f".vjepa-rank{rank}-of-{world_size}.lock"
+
+
+def _extract_shard(cfg: ExtractConfig, pre: Pretrained, files: list[Path], labels: dict,
+                   root: Path, out_dir: Path) -> dict[str, Any]:
     shard = files[cfg.rank :: cfg.world_size]
     entries = [
         _one(file, output_path(file, root, out_dir), labels.get(file), pre, cfg)
@@ -222,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     try:
         manifest = run_extract(cfg)
-    except (CheckpointError, ValueError) as error:  # a clear message, no traceback, exit 2
+    except (CheckpointError, ValueError, RunFolderLocked) as error:  # clear message, exit 2
         print(f"vjepa extract: {error}\n(usage: vjepa extract CHECKPOINT INPUTS OUT_DIR)",
               file=sys.stderr)
         return 2

@@ -27,7 +27,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 import vjepa
-from vjepa import distributed
+from vjepa import distributed, runlock
 from vjepa.data.bad_samples import BadSampleTracker
 from vjepa.masks.seeding import derive_seed
 from vjepa.train.build import DATA_ORDER, GLOBALS, INIT, build_core, build_optim
@@ -119,10 +119,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     env = distributed.read_env()
     device = distributed.select_device(env, cfg.dist.device)
     distributed.init_process_group(env, device, cfg.dist.backend, cfg.dist.timeout_s)
-    handler = None
+    handler = lock = None
     try:
         run_dir = Path(distributed.broadcast_object(resolve_run_dir(cfg)))
         cfg.run_dir = str(run_dir)
+        lock = lock_run_dir(run_dir, env)  # before anything is written there
         if env.is_main:
             handler = log_to_file(run_dir)
         distributed.barrier()
@@ -132,6 +133,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if handler is not None:
             logging.getLogger("vjepa").removeHandler(handler)
             handler.close()
+        if lock is not None:
+            runlock.release(lock)
         distributed.destroy_process_group()
 
 
@@ -152,6 +155,20 @@ def train_in(cfg: DictConfig, env: distributed.DistEnv, device: torch.device,
             summary = trainer.train()
     summary["param_digest"] = parameter_digest(trainer.model)
     return summary
+
+
+def lock_run_dir(run_dir: Path, env: distributed.DistEnv) -> Path | None:
+    """Rank 0 takes the run folder's lock; every rank raises RunFolderLocked if it cannot."""
+    lock, problem = None, None
+    if env.is_main:
+        try:
+            lock = runlock.acquire(run_dir, "vjepa train")
+        except runlock.RunFolderLocked as error:
+            problem = str(error)
+    problem = distributed.broadcast_object(problem)
+    if problem:
+        raise runlock.RunFolderLocked(problem)
+    return lock
 
 
 def parameter_digest(module: torch.nn.Module) -> str:
