@@ -1,5 +1,6 @@
 """One optimizer step: micro-batches (gradient accumulation), autocast, scaler, clipping, skip
-on a non-finite loss, EMA. Reads nothing back to the host except the finite check."""
+on a non-finite loss or gradient norm (of either module), EMA. Reads nothing back to the host
+except the finite check."""
 
 from __future__ import annotations
 
@@ -92,10 +93,13 @@ def optimizer_step(
         (scaler.scale(loss) if scaler is not None else loss).backward()
         loss_sum += out.loss.detach()
     loss_mean = all_reduce_mean(loss_sum / accum)
-    finite = bool(torch.isfinite(loss_mean))  # the one host read of a step
     if scaler is not None:
         scaler.unscale_(optimizer)
     norms = (grad_norm(model.encoder, clip_grad), grad_norm(model.predictor, clip_grad))
+    ok = torch.isfinite(loss_mean)
+    if scaler is None:  # with a scaler, inf/NaN gradients are its overflow skips
+        ok = ok & torch.isfinite(norms[0]) & torch.isfinite(norms[1])
+    finite = bool(ok)  # the one host read of a step
     if finite:
         if scaler is not None:
             scaler.step(optimizer)
