@@ -113,3 +113,19 @@ def test_official_recipe_values(fast_meta_init):
     assert (g.model.size, g.model.pred_depth, g.optim.epochs, g.optim.warmup) == (
         "giant", 16, 44, 3)
     assert math.isclose(g.data.random_resize_scale[0], 0.3)
+
+
+def test_recipes_are_found_installed_in_the_package_or_beside_it(tmp_path):
+    from vjepa.train.hydra_config import config_dir
+
+    wheel = tmp_path / "site-packages" / "vjepa"
+    (wheel / "configs").mkdir(parents=True)
+    (wheel / "configs" / "train.yaml").write_text("defaults: []\n")
+    assert config_dir(wheel) == wheel / "configs"
+    checkout = tmp_path / "repo" / "vjepa"
+    checkout.mkdir(parents=True)
+    (tmp_path / "repo" / "configs").mkdir()
+    (tmp_path / "repo" / "configs" / "train.yaml").write_text("defaults: []\n")
+    assert config_dir(checkout) == tmp_path / "repo" / "configs"
+    with pytest.raises(FileNotFoundError, match="config tree not found"):
+        config_dir(tmp_path / "elsewhere" / "vjepa")

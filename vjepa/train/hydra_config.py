@@ -18,14 +18,18 @@ SCHEMA_NAME = "train_schema"
 PRIMARY_NAME = "train"
 
 
-def config_dir() -> Path:
-    """The repository's `configs/` folder (recipes live beside the package, installed -e)."""
-    path = Path(__file__).resolve().parents[2] / "configs"
-    if not (path / f"{PRIMARY_NAME}.yaml").is_file():
-        raise FileNotFoundError(
-            f"config tree not found at {path}; install vjepa from a clone with `pip install -e .`"
-        )
-    return path
+def config_dir(package: Path | None = None) -> Path:
+    """The recipes: the copy installed inside the package (vjepa/configs, from a wheel), else
+    the repository's top-level `configs/` beside the package (a source checkout, `pip install
+    -e`). `package`: the vjepa package folder (default: this one)."""
+    package = package or Path(__file__).resolve().parents[1]
+    for path in (package / "configs", package.parent / "configs"):
+        if (path / f"{PRIMARY_NAME}.yaml").is_file():
+            return path
+    raise FileNotFoundError(
+        f"config tree not found in {package / 'configs'} (installed) or "
+        f"{package.parent / 'configs'} (source checkout); reinstall vjepa (`pip install .`)"
+    )
 
 
 def register_schema() -> None:
