@@ -21,7 +21,7 @@ from vjepa.launch import (
     submit,
     submit_array,
 )
-from vjepa.launch.executors import local_parameters, slurm_parameters
+from vjepa.launch.executors import for_launcher, local_parameters, slurm_parameters
 from vjepa.launch.records import JobRecord, append_record, read_records
 from vjepa.launch.status import read_progress
 from vjepa.slurm_config import SlurmConfig
@@ -141,6 +141,11 @@ def test_jobs_command_names_a_folder_without_records(
     (tmp_path / "run").mkdir()
     assert main([str(tmp_path / "run")]) == 2
     assert f"vjepa jobs: {tmp_path / 'run'}: no jobs.jsonl" in capsys.readouterr().err
+    assert main([str(tmp_path / "typo")]) == 2
+    assert f"{tmp_path / 'typo'}: the run folder does not exist" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert main([str(tmp_path / "file")]) == 2
+    assert f"{tmp_path / 'file'}: the run folder is not a folder" in capsys.readouterr().err
 
 
 def test_progress_needs_step_and_loss_columns(tmp_path: Path) -> None:
@@ -176,3 +181,16 @@ def test_local_launcher_runs_two_ranks_and_jobs_lists_them(
     row = capsys.readouterr().out.splitlines()[1].split()
     assert row == [str(run_dir), job.job_id, "local", "COMPLETED", "3", f"{9 * 3 / 1000:.4f}",
                    str(job.paths.stdout)]
+
+
+def test_unset_gpus_follow_the_launcher(monkeypatch: pytest.MonkeyPatch) -> None:
+    unset = as_slurm_config(OmegaConf.structured(SlurmConfig))  # what `vjepa train` composes
+    assert unset.gpus_per_node is None
+    assert slurm_parameters(unset)["gpus_per_node"] == 8  # a Slurm job asks for a full node
+    params = local_parameters(unset, gpus_here=0)  # a CPU-only machine
+    assert (params["gpus_per_node"], params["tasks_per_node"]) == (0, 1)
+    assert local_parameters(unset, gpus_here=2)["tasks_per_node"] == 2
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 0)
+    assert for_launcher("local", unset).gpus_per_node == 0
+    assert for_launcher("slurm", unset).ntasks_per_node == 8
+    assert for_launcher("local", SlurmConfig(gpus_per_node=1)).gpus_per_node == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+SLURM_GPUS_PER_NODE = 8  # what a Slurm job asks for when slurm.gpus_per_node is not set
 
 
 @dataclass
@@ -14,7 +16,7 @@ class SlurmConfig:
     """
 
     nodes: int = 1
-    gpus_per_node: int = 8
+    gpus_per_node: int | None = None  # default: 8 on Slurm, this machine's GPUs when local
     tasks_per_node: int | None = None  # default: one task per GPU (or 1 on CPU-only jobs)
     cpus_per_task: int = 10
     mem_per_gpu: str | None = None  # e.g. "55G"
@@ -38,7 +40,7 @@ class SlurmConfig:
             if value < 1:
                 raise ValueError(f"slurm.{name} must be >= 1, got {value}")
         for name in ("gpus_per_node", "signal_delay_s", "max_requeues"):
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"slurm.{name} must be >= 0, got {getattr(self, name)}")
         if self.tasks_per_node is not None and self.tasks_per_node < 1:
             raise ValueError(
@@ -53,9 +55,14 @@ class SlurmConfig:
             raise ValueError(f"set one of slurm.mem={self.mem!r} and "
                              f"slurm.mem_per_gpu={self.mem_per_gpu!r}, not both")
 
+    def with_gpus(self, default: int) -> SlurmConfig:
+        """A copy whose unset gpus_per_node is `default` (what the launcher decides)."""
+        return self if self.gpus_per_node is not None else replace(self, gpus_per_node=default)
+
     @property
     def ntasks_per_node(self) -> int:
         """Tasks (ranks) per node: tasks_per_node, else one per GPU, else 1."""
         if self.tasks_per_node is not None:
             return self.tasks_per_node
-        return max(self.gpus_per_node, 1)
+        gpus = SLURM_GPUS_PER_NODE if self.gpus_per_node is None else self.gpus_per_node
+        return max(gpus, 1)

@@ -9,7 +9,7 @@ import submitit
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from vjepa.slurm_config import SlurmConfig
+from vjepa.slurm_config import SLURM_GPUS_PER_NODE, SlurmConfig
 
 LAUNCHERS = ("local", "slurm")
 
@@ -32,6 +32,7 @@ def as_slurm_config(node: SlurmConfig | DictConfig | dict[str, Any]) -> SlurmCon
 def slurm_parameters(slurm: SlurmConfig) -> dict[str, Any]:
     """`SlurmExecutor.update_parameters` arguments; unset (None) options are left out and a
     CPU-only job (gpus_per_node=0) asks for no GPUs at all."""
+    slurm = slurm.with_gpus(SLURM_GPUS_PER_NODE)
     params: dict[str, Any] = {
         "nodes": slurm.nodes,
         "ntasks_per_node": slurm.ntasks_per_node,
@@ -51,7 +52,8 @@ def slurm_parameters(slurm: SlurmConfig) -> dict[str, Any]:
 
 def local_parameters(slurm: SlurmConfig, gpus_here: int) -> dict[str, Any]:
     """`LocalExecutor.update_parameters` arguments (one node, tasks as processes), checked
-    against the `gpus_here` GPUs of this machine."""
+    against the `gpus_here` GPUs of this machine (all of them when gpus_per_node is unset)."""
+    slurm = slurm.with_gpus(gpus_here)
     if slurm.nodes != 1:
         raise ValueError(f"the local launcher runs on one node, got slurm.nodes={slurm.nodes}")
     if slurm.gpus_per_node > gpus_here:
@@ -63,6 +65,14 @@ def local_parameters(slurm: SlurmConfig, gpus_here: int) -> dict[str, Any]:
         "timeout_min": slurm.time,
         "signal_delay_s": slurm.signal_delay_s,
     }
+
+
+def for_launcher(launcher: str, slurm: SlurmConfig) -> SlurmConfig:
+    """Settings with an unset gpus_per_node filled in: 8 on Slurm, this machine's GPU count
+    (0 on a CPU-only machine) with the local launcher."""
+    if launcher == "local":
+        return slurm.with_gpus(torch.cuda.device_count())
+    return slurm.with_gpus(SLURM_GPUS_PER_NODE)
 
 
 def make_executor(launcher: str, slurm: SlurmConfig, folder: Path) -> submitit.Executor:

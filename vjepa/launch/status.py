@@ -35,6 +35,9 @@ def run_dirs_from(paths: list[Path]) -> list[Path]:
     (a sweep's root). A path with neither raises."""
     out: list[Path] = []
     for path in paths:
+        if not path.is_dir():
+            what = "is not a folder" if path.exists() else "does not exist"
+            raise FileNotFoundError(f"{path}: the run folder {what}")
         if (path / RECORDS_FILE).is_file():
             out.append(path)
             continue

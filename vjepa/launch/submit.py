@@ -16,7 +16,7 @@ from typing import Any
 import submitit
 from omegaconf import DictConfig, OmegaConf
 
-from vjepa.launch.executors import as_slurm_config, make_executor
+from vjepa.launch.executors import as_slurm_config, for_launcher, make_executor
 from vjepa.launch.job import EntryJob
 from vjepa.launch.records import JobRecord, append_record, now_utc
 from vjepa.slurm_config import SlurmConfig
@@ -46,6 +46,7 @@ def launch(entry: str, cfgs: Sequence[Any], launcher: str, slurm: SlurmConfig,
     if folder is None:
         folder = Path(slurm.folder or Path(os.path.commonpath(run_dirs)) / "slurm")
     job_objects = [EntryJob(entry, c) for c in cfgs]  # imports the entry: fails before queuing
+    slurm = for_launcher(launcher, slurm)  # the task count below depends on the GPUs
     executor = make_executor(launcher, slurm, folder)
     jobs = executor.submit_array(job_objects)
     for job, run_dir in zip(jobs, run_dirs, strict=True):
