@@ -97,8 +97,7 @@ def test_official_recipe_values(fast_meta_init):
         2e-4, 6.25e-4, 1e-6, 40, 300, 300, 1.25)
     assert (o.weight_decay, o.final_weight_decay, list(o.ema), o.clip_grad, o.dtype) == (
         0.04, 0.4, [0.998, 1.0], 10.0, "bfloat16")
-    assert (v.data.batch_size, v.data.frame_step, v.slurm.nodes * v.slurm.gpus_per_node) == (
-        24, 4, 128)
+    assert (v.data.batch_size, v.data.frame_step) == (24, 4)
     assert v.model.loss_type == "l1" and v.model.uniform_power
     i = finalize(compose(["experiment=ijepa_vith14_in1k", "data.sources=[x]"]))
     with torch.device("meta"):
@@ -129,3 +128,33 @@ def test_recipes_are_found_installed_in_the_package_or_beside_it(tmp_path):
     assert config_dir(checkout) == tmp_path / "repo" / "configs"
     with pytest.raises(FileNotFoundError, match="config tree not found"):
         config_dir(tmp_path / "elsewhere" / "vjepa")
+
+
+@pytest.mark.parametrize("child, parent, changes", [
+    ("vjepa_vith16", "vjepa_vitl16", {"model.size": "huge"}),
+    ("vjepa_vith16_384", "vjepa_vith16", {"model.crop_size": 384, "data.batch_size": 10}),
+    ("ijepa_vith16_448", "ijepa_vith14_in1k",
+     {"model.crop_size": 448, "model.patch_size": 16, "data.batch_size": 16}),
+    ("ijepa_vitg16_in22k", "ijepa_vith14_in1k",
+     {"model.size": "giant", "model.patch_size": 16, "model.pred_depth": 16,
+      "data.batch_size": 16, "optim.epochs": 44, "optim.warmup": 3}),
+])
+def test_composed_recipes_are_their_parent_plus_a_few_keys(child, parent, changes):
+    from omegaconf import OmegaConf
+
+    from vjepa.train.config import recipe_changes
+
+    def plain(name):
+        return OmegaConf.to_container(finalize(compose([f"experiment={name}", "data.sources=[x]"])))
+
+    diff = recipe_changes(plain(parent), plain(child))
+    assert diff == {k: (diff[k][0], v) for k, v in changes.items()}
+
+
+@pytest.mark.parametrize("name", OFFICIAL + TINY)
+def test_recipes_carry_no_cluster_settings(name):
+    """Cluster settings live only in configs/slurm/ (a recipe says what trains, not where)."""
+    from vjepa.train.hydra_config import config_dir
+
+    text = (config_dir() / "experiment" / f"{name}.yaml").read_text()
+    assert "\nslurm:" not in text and not text.startswith("slurm:")

@@ -17,7 +17,7 @@ from vjepa.train.hydra_config import compose, config_dir, finalize
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = sorted(p.stem for p in (config_dir() / "slurm").glob("*.yaml"))
 # the published geometries: (nodes, ranks in all)
-PUBLISHED = {"gpu_16x8": (16, 128), "gpu_2x8": (2, 16)}
+PUBLISHED = {"gpu_16x8": (16, 128), "gpu_2x8": (2, 16), "gpu_30x8": (30, 240)}
 
 
 @pytest.mark.parametrize("profile", PROFILES)
