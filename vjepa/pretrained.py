@@ -50,6 +50,12 @@ class Preprocessing:
     def is_video(self) -> bool:
         return self.num_frames > 1
 
+    def __str__(self) -> str:
+        size = "x".join(str(n) for n in self.resolution) + " px"
+        if not self.is_video:
+            return f"{size} images"
+        return f"{size}, {self.num_frames} frames, step {self.frame_step}"
+
     def to_dict(self) -> dict[str, Any]:
         return {"resolution": list(self.resolution), "num_frames": self.num_frames,
                 "frame_step": self.frame_step, "mean": list(self.mean), "std": list(self.std)}
