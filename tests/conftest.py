@@ -1,27 +1,13 @@
-"""Shared pytest fixtures, and the opt-in of the Slurm integration tests."""
+"""Shared pytest fixtures, and the opt-in of the Slurm integration tests (slurm_gate.py)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
-
-SLURM_OPT_IN = "VJEPA_SLURM_TESTS"
-SLURM_SKIP = (f"Slurm integration test: it submits jobs to the cluster `sbatch` reaches; opt in "
-              f"with {SLURM_OPT_IN}=1 (slurm/README.md, 'Testing the launch path')")
+from slurm_gate import gate_slurm_tests
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`slurm` tests run only when VJEPA_SLURM_TESTS=1; opted in without sbatch, the session
-    stops with the reason (never a silent skip)."""
-    slurm = [item for item in items if "slurm" in item.keywords]
-    if slurm and os.environ.get(SLURM_OPT_IN) != "1":
-        for item in slurm:
-            item.add_marker(pytest.mark.skip(reason=SLURM_SKIP))
-    elif slurm and shutil.which("sbatch") is None:
-        raise pytest.UsageError(f"{SLURM_OPT_IN}=1 but sbatch is not on PATH: install the Slurm "
-                                f"client or unset {SLURM_OPT_IN}")
+    gate_slurm_tests(items)
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ without `sbatch` stops the session naming the problem (never a silent skip)."""
 
 from __future__ import annotations
 
-import conftest
 import pytest
+import slurm_gate
 
 
 class FakeItem:
@@ -19,12 +19,12 @@ class FakeItem:
 def collect(monkeypatch: pytest.MonkeyPatch, opt_in: str | None, sbatch: str | None
             ) -> list[FakeItem]:
     if opt_in is None:
-        monkeypatch.delenv(conftest.SLURM_OPT_IN, raising=False)
+        monkeypatch.delenv(slurm_gate.SLURM_OPT_IN, raising=False)
     else:
-        monkeypatch.setenv(conftest.SLURM_OPT_IN, opt_in)
-    monkeypatch.setattr(conftest.shutil, "which", lambda name: sbatch)
+        monkeypatch.setenv(slurm_gate.SLURM_OPT_IN, opt_in)
+    monkeypatch.setattr(slurm_gate.shutil, "which", lambda name: sbatch)
     items = [FakeItem("slurm"), FakeItem("other")]
-    conftest.pytest_collection_modifyitems(None, items)
+    slurm_gate.gate_slurm_tests(items)
     return items
 
 

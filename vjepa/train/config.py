@@ -1,19 +1,75 @@
 """Structured training config: dataclasses (the schema) and the checks Hydra cannot make.
 
-Hydra/OmegaConf enforce the schema (an unknown key, a wrong type or a missing `???` value fails
-at composition with the key named); `validate` then rejects impossible values with the field and
-value named. This module imports neither Hydra nor OmegaConf, so light tools can use the schema.
+Hydra/OmegaConf enforce the schema (an unknown key, a wrong type, a value outside a choice Enum or
+a missing `???` value fails at composition with the key named); `validate` then rejects
+impossible values with the field and value named. This module imports neither Hydra nor
+OmegaConf, so light tools can use the schema.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from vjepa.slurm_config import SlurmConfig
 
-DTYPES = ("float32", "bfloat16", "float16")
 REQUIRED: Any = "???"  # OmegaConf's mark of a mandatory value (omegaconf.MISSING)
+
+
+class Choice(str, Enum):
+    """A closed set of config values. Members are their strings (name == value): they compare,
+    hash and format as the string, so the models' Literal-typed arguments take them as they are;
+    YAML files and saved configs hold the plain string."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class PosOrder(Choice):  # 2D sin-cos table layout (vjepa.models.pos_embed.PosOrder2D)
+    hw = "hw"  # V-JEPA
+    wh = "wh"  # official I-JEPA
+
+
+class MaskTokenLayout(Choice):  # vjepa.models.predictor.MaskTokenLayout
+    per_config = "per_config"  # V-JEPA: one mask token per mask group
+    single = "single"  # I-JEPA
+
+
+class LossType(Choice):  # vjepa.jepa.LossType
+    l1 = "l1"  # V-JEPA
+    smooth_l1 = "smooth_l1"  # I-JEPA
+
+
+class DataKind(Choice):
+    video = "video"
+    image = "image"
+
+
+class DType(Choice):  # autocast dtype (vjepa.train.step.AUTOCAST_DTYPES)
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"  # with a GradScaler
+
+
+class ShortPolicy(Choice):  # videos shorter than a clip (vjepa.data.sampling)
+    filter = "filter"
+    pad = "pad"
+    loop = "loop"
+
+
+class Device(Choice):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Backend(Choice):
+    auto = "auto"  # nccl on GPU, gloo on CPU
+    nccl = "nccl"
+    gloo = "gloo"
+
+
 
 
 @dataclass
@@ -30,14 +86,14 @@ class ModelConfig:
     num_frames: int = 16  # 1 = image model (I-JEPA)
     tubelet_size: int = 2
     uniform_power: bool = True
-    pos_order: str = "hw"  # 2D table layout: "hw" (V-JEPA) or "wh" (official I-JEPA)
+    pos_order: PosOrder = PosOrder.hw
     drop_path_rate: float = 0.0
     pred_depth: int = 12
     pred_embed_dim: int = 384
-    mask_token_layout: str = "per_config"  # "per_config" (V-JEPA) | "single" (I-JEPA)
+    mask_token_layout: MaskTokenLayout = MaskTokenLayout.per_config
     num_mask_tokens: int = 2
     zero_init_mask_tokens: bool = True
-    loss_type: str = "l1"  # "l1" (V-JEPA) | "smooth_l1" (I-JEPA)
+    loss_type: LossType = LossType.l1
     loss_exp: float = 1.0
 
 
@@ -83,7 +139,7 @@ class DataConfig:
     """Training data. `sources` is required (a recipe sets it); an empty list = the bundled
     synthetic set, made on first use in `cache_dir`/synthetic."""
 
-    kind: str = "video"  # "video" | "image"
+    kind: DataKind = DataKind.video
     sources: list[str] = REQUIRED  # index files (`path label`) or folders
     weights: list[float] | None = None  # one sampling weight per source
     cache_dir: str = "${oc.env:VJEPA_CACHE,'~/.cache/vjepa'}"
@@ -97,7 +153,7 @@ class DataConfig:
     random_resize_aspect_ratio: list[float] = field(default_factory=lambda: [0.75, 1.35])
     horizontal_flip: bool = True
     decoder: str | None = None  # pyav | decord | torchcodec; null = the data package's default
-    short_policy: str = "pad"  # videos shorter than a clip: filter | pad | loop
+    short_policy: ShortPolicy = ShortPolicy.pad
     timeout_s: float | None = 30.0  # bound on decoding one sample
     num_workers: int = 8
     pin_memory: bool = True
@@ -122,7 +178,7 @@ class OptimConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     eps: float = 1e-8
     accum_steps: int = 1
-    dtype: str = "bfloat16"  # autocast dtype: bfloat16 | float16 (GradScaler) | float32
+    dtype: DType = DType.bfloat16
     max_steps: int | None = None  # stop early at this global step (the schedules keep epochs)
     max_nonfinite: int = 5  # stop after this many non-finite losses in a row
 
@@ -145,8 +201,8 @@ class LoggingConfig:
 
 @dataclass
 class DistConfig:
-    device: str = "auto"  # auto | cpu | cuda
-    backend: str = "auto"  # auto (nccl on GPU, gloo on CPU) | nccl | gloo
+    device: Device = Device.auto
+    backend: Backend = Backend.auto
     timeout_s: int = 1800
 
 
@@ -225,9 +281,6 @@ def validate_model(m: Any) -> None:
         _fail("model.crop_size", m.crop_size, f"not divisible by patch_size {m.patch_size}")
     if m.num_frames > 1 and m.num_frames % m.tubelet_size:
         _fail("model.num_frames", m.num_frames, f"not divisible by tubelet_size {m.tubelet_size}")
-    _check_choice("model.pos_order", m.pos_order, ("hw", "wh"))
-    _check_choice("model.mask_token_layout", m.mask_token_layout, ("per_config", "single"))
-    _check_choice("model.loss_type", m.loss_type, ("l1", "smooth_l1"))
     if not 0.0 <= m.drop_path_rate < 1.0:
         _fail("model.drop_path_rate", m.drop_path_rate, "must be in [0, 1)")
 
@@ -266,11 +319,9 @@ def validate_optim(o: Any) -> None:
         _fail("optim.ema", list(o.ema), "must be [start, end] with 0 <= start <= end <= 1")
     if len(o.betas) != 2 or not all(0.0 <= b < 1.0 for b in o.betas):
         _fail("optim.betas", list(o.betas), "must be two values in [0, 1)")
-    _check_choice("optim.dtype", o.dtype, DTYPES)
 
 
 def validate_data(d: Any) -> None:
-    _check_choice("data.kind", d.kind, ("video", "image"))
     if d.weights is not None and len(d.weights) != len(d.sources):
         _fail("data.weights", list(d.weights), f"needs one weight per source ({len(d.sources)})")
     _check_positive("data", d, ("batch_size", "frame_step", "num_clips", "synthetic_num",
@@ -299,7 +350,5 @@ def validate(cfg: Any) -> None:
     validate_data(cfg.data)
     validate_optim(cfg.optim)
     validate_logging(cfg.logging)
-    _check_choice("dist.device", cfg.dist.device, ("auto", "cpu", "cuda"))
-    _check_choice("dist.backend", cfg.dist.backend, ("auto", "nccl", "gloo"))
     if cfg.seed < 0:
         _fail("seed", cfg.seed, "must be >= 0")

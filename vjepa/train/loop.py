@@ -90,7 +90,7 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "step": self.step, "epoch": self.step // self.ipe, "rng": rng,
             "sampler": {"micro_step": self.step * accum, "accum_steps": accum, "ipe": self.ipe},
-            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "config": OmegaConf.to_container(self.cfg, resolve=True, enum_to_str=True),
             "version": vjepa.__version__, "format": FORMAT,
             "extra": {"bad_samples": self.tracker.state_dict(),
                       "nonfinite_total": self.nonfinite_total},
@@ -138,7 +138,8 @@ class Trainer:
         return True
 
     def check_recipe(self, saved: dict, path: Path) -> None:
-        changes = recipe_changes(saved, OmegaConf.to_container(self.cfg, resolve=True))
+        changes = recipe_changes(saved, OmegaConf.to_container(self.cfg, resolve=True,
+                                                                 enum_to_str=True))
         was, now = saved.get("experiment"), self.cfg.experiment
         if not changes:
             if was != now:
