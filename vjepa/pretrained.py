@@ -14,6 +14,7 @@ an error listing all of them. RoPE encoders (V-JEPA 2 / 2.1) raise `UnsupportedC
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,13 @@ def _train_defaults(ckpt: dict[str, Any]) -> tuple[int | None, int | None]:
     heads = model.get("num_heads")
     if heads is None and model.get("size") in VIT_SIZES and model.get("embed_dim") is None:
         heads = VIT_SIZES[model["size"]].num_heads
+    by_time = {k: data[k] for k in ("fps", "duration") if data.get(k) is not None}
+    if by_time:  # the frame step was chosen per video
+        warnings.warn(f"trained with data.{next(iter(by_time))}={next(iter(by_time.values()))} "
+                      f"(a frame step per video, not one number): preprocess.frame_step is "
+                      f"{VIDEO_FRAME_STEP} unless load_pretrained(frame_step=...) says otherwise",
+                      stacklevel=4)
+        return heads, None
     return heads, data.get("frame_step")
 
 

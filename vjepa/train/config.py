@@ -148,6 +148,8 @@ class DataConfig:
     synthetic_frames: int = 32  # synthetic set: frames per clip
     batch_size: int = 24  # per process (GPU); global = batch_size * world_size * accum_steps
     frame_step: int = 4  # sampling rate (official `sampling_rate`)
+    fps: float | None = None  # instead of frame_step: sample each video at this frame rate
+    duration: float | None = None  # instead of frame_step: seconds one clip spans
     num_clips: int = 1  # clips per video, all trained on (folded into the batch, masks shared)
     random_resize_scale: list[float] = field(default_factory=lambda: [0.3, 1.0])
     random_resize_aspect_ratio: list[float] = field(default_factory=lambda: [0.75, 1.35])
@@ -325,7 +327,12 @@ def validate_data(d: Any) -> None:
     if d.weights is not None and len(d.weights) != len(d.sources):
         _fail("data.weights", list(d.weights), f"needs one weight per source ({len(d.sources)})")
     _check_positive("data", d, ("batch_size", "frame_step", "num_clips", "synthetic_num",
-                                "synthetic_size", "synthetic_frames"))
+                                "synthetic_size", "synthetic_frames", "fps", "duration"))
+    if d.fps is not None and d.duration is not None:
+        _fail("data.duration", d.duration, f"set data.fps={d.fps} or data.duration, not both")
+    if d.kind == "image" and (d.fps is not None or d.duration is not None):
+        _fail("data.fps" if d.fps is not None else "data.duration",
+              d.fps if d.fps is not None else d.duration, "is for video data")
     _check_positive("data", d, ("num_workers",), strict=False)
     _check_range("data.random_resize_scale", d.random_resize_scale, 0.0, 1.0)
     _check_range("data.random_resize_aspect_ratio", d.random_resize_aspect_ratio, 0.0,

@@ -150,7 +150,9 @@ def build_train_dataset(cfg: Any, sources: list[str]) -> Any:
     """The training VideoDataset / ImageDataset of the config."""
     d, m = cfg.data, cfg.model
     video = d.kind == "video"
-    extra = dict(frames_per_clip=m.num_frames, frame_step=d.frame_step, num_clips=d.num_clips,
+    by_time = d.fps is not None or d.duration is not None  # they replace frame_step
+    extra = dict(frames_per_clip=m.num_frames, frame_step=None if by_time else d.frame_step,
+                 fps=d.fps, duration=d.duration, num_clips=d.num_clips,
                  short_policy=d.short_policy, backend=d.decoder or DEFAULT_BACKEND) if video else {}
     return build_dataset(
         d.kind, sources, training=True, weights=d.weights, crop_size=m.crop_size,
