@@ -57,3 +57,13 @@ def test_fps_and_duration_exclude_each_other():
         finalize(compose(["data.fps=5", "data.duration=2"]))
     with pytest.raises(ValueError, match="data.fps=5.0: is for video data"):
         finalize(compose(["experiment=ijepa_tiny", "data.fps=5"]))
+
+
+def test_checkpoint_trained_by_frame_rate_says_its_step_is_not_one_number():
+    from vjepa.pretrained import _train_defaults
+
+    config = {"model": {"size": "large"}, "data": {"frame_step": 4, "fps": 5.0}}
+    with pytest.warns(UserWarning, match="data.fps=5.0 .*frame_step is 4 unless"):
+        assert _train_defaults({"config": config}) == (16, None)
+    config["data"]["fps"] = None
+    assert _train_defaults({"config": config}) == (16, 4)
