@@ -128,3 +128,30 @@ def test_rerun_resumes_from_the_last_epoch_and_cache(tiny_run) -> None:
     assert shard.stat().st_mtime_ns == mtime  # features read from the cache
     assert again["test"] == results["test"]
     assert len((root / "run" / "metrics.csv").read_text().splitlines()) == 1 + 2  # 2 epochs
+
+
+def test_probe_training_augmentation_is_reproducible_per_sample() -> None:
+    import numpy as np
+
+    from vjepa.data.datasets import sample_generator
+    from vjepa.eval.augment import ProbeTrainTransform
+
+    frames = np.random.default_rng(0).integers(0, 255, (4, 24, 32, 3), dtype=np.uint8)
+    tf = ProbeTrainTransform(16)
+    a = tf(frames, sample_generator(0, 1, 5))
+    assert a.shape == (1, 3, 4, 16, 16) and a.dtype == torch.float32
+    assert torch.equal(a, tf(frames, sample_generator(0, 1, 5)))
+    assert not torch.equal(a, tf(frames, sample_generator(0, 2, 5)))
+
+
+def test_augmented_streamed_training_runs(tmp_path) -> None:
+    """The official way (augmented clips through the frozen encoder every epoch, no cache)."""
+    from vjepa.eval.main import compose, run
+
+    train, test = tiny_video_sets(tmp_path / "data")
+    ckpt = tiny_video_encoder(tmp_path / "enc.pth.tar")
+    overrides = tiny_overrides(ckpt, train, test, tmp_path / "run") + [
+        "data.augment=true", "cache_features=false", "optim.epochs=1", "optim.lrs=[1e-3]"]
+    results = run(compose(overrides))
+    assert results["videos"]["test"]["evaluated"] == 8 and results["chosen_by"] == "single head"
+    assert not (tmp_path / "run" / "features").exists()

@@ -57,21 +57,28 @@ def _streams_train(cfg: Any) -> bool:
     return cfg.probe.protocol == "attentive" and cfg.data.augment
 
 
-def _indices(cfg: Any, train_labels: torch.Tensor, run_dir: Path, rank: int
+def _write_subset(path: Path, dataset: edata.Tolerant, idx: torch.Tensor) -> None:
+    samples = dataset.dataset.samples
+    path.write_text("".join(f"{i} {samples[i].path} {samples[i].label}\n" for i in idx.tolist()))
+
+
+def _indices(cfg: Any, train: edata.Tolerant, run_dir: Path, rank: int
              ) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Probe-training and held-out indices of the train split (+ what was done, for results)."""
+    """Probe-training and held-out indices of the train split (+ what was done, for results).
+    A low-shot subset is written as `index path label` lines to <run>/lowshot_subset.txt."""
     d, o = cfg.data, cfg.optim
-    idx = torch.arange(len(train_labels))
+    labels = edata.labels_of(train)
+    idx = torch.arange(len(labels))
     info: dict = {"train_listed": len(idx)}
     if d.lowshot_per_class is not None or d.lowshot_fraction is not None:
-        idx = lowshot_subset(train_labels, d.lowshot_per_class, d.lowshot_fraction, cfg.seed)
+        idx = lowshot_subset(labels, d.lowshot_per_class, d.lowshot_fraction, cfg.seed)
         info["lowshot"] = {"per_class": d.lowshot_per_class, "fraction": d.lowshot_fraction,
                            "seed": cfg.seed, "size": len(idx), "file": "lowshot_subset.txt"}
         if rank == 0:
-            (run_dir / "lowshot_subset.txt").write_text("".join(f"{i}\n" for i in idx.tolist()))
+            _write_subset(run_dir / "lowshot_subset.txt", train, idx)
     held = torch.zeros(0, dtype=torch.long)
     if len(o.lrs) * len(o.wds) > 1:
-        tr, ho = holdout_split(train_labels[idx], o.holdout, cfg.seed)
+        tr, ho = holdout_split(labels[idx], o.holdout, cfg.seed)
         idx, held = idx[tr], idx[ho]
         info["holdout"] = {"fraction": o.holdout, "seed": cfg.seed, "size": len(held)}
     return idx, held, info
@@ -89,7 +96,7 @@ def setup(cfg: Any, env: distributed.DistEnv, device: torch.device, run_dir: Pat
     holdout = edata.build_split(d, sources[0], pre.preprocess, False, False, cfg.seed)
     train_labels, test_labels = edata.labels_of(train), edata.labels_of(test)
     num_classes = d.num_classes or 1 + int(max(train_labels.max(), test_labels.max()))
-    idx, held, info = _indices(cfg, train_labels, run_dir, env.rank)
+    idx, held, info = _indices(cfg, train, run_dir, env.rank)
     info.update(train_source=sources[0], test_source=sources[1], test_listed=len(test_labels))
     part = lambda t: edata.rank_part(t, env.rank, env.world_size)  # noqa: E731
     return Context(cfg, env, device, run_dir, pre, num_classes, train, test, holdout, part(idx),
@@ -112,18 +119,26 @@ def feature_batches(ctx: Context, dataset: edata.Tolerant, batches: list[torch.T
         clips = batch["video"].flatten(0, 1)  # [B * S * V, C, T, H, W]
         tokens = encode(ctx.pre.model, clips, layers, ctx.cfg.optim.bf16)
         feats = arrange(tokens, segments, views, p.protocol, p.attend_across_segments)
+        if feats.is_inference():  # inference-mode tensors cannot enter the probe's autograd
+            feats = feats.clone()
         yield feats, batch["label"], batch["index"], batch["failed"]
 
 
 def _cache_key(ctx: Context, name: str) -> dict:
+    """What a split's features depend on (a cache made under another key is rebuilt)."""
+    from omegaconf import OmegaConf
+
     c = ctx.cfg
     ckpt = Path(c.checkpoint)
     stat = ckpt.stat() if ckpt.is_file() else None
+    data = OmegaConf.to_container(c.data, resolve=True)
+    data.pop("num_workers")
+    probe = OmegaConf.to_container(c.probe, resolve=True)
     return {"checkpoint": str(ckpt.resolve()), "size": stat.st_size if stat else None,
-            "mtime": stat.st_mtime if stat else None, "which": c.which, "split": name,
-            "data": {k: v for k, v in dict(c.data).items() if k not in ("num_workers",)},
-            "protocol": c.probe.protocol, "layers": c.probe.layers, "seed": c.seed,
-            "across": c.probe.attend_across_segments, "world_size": ctx.env.world_size}
+            "mtime_ns": stat.st_mtime_ns if stat else None, "which": c.which, "split": name,
+            "data": data, "protocol": probe["protocol"], "layers": probe["layers"],
+            "across": probe["attend_across_segments"], "seed": c.seed,
+            "world_size": ctx.env.world_size}
 
 
 def fixed_split(ctx: Context, name: str, dataset: edata.Tolerant, indices: torch.Tensor

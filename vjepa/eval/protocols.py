@@ -62,7 +62,8 @@ def _train_epoch(ctx: Context, sweep: ProbeSweep, epoch: int, split: cache.Split
     order = [ctx.train_idx[b] for b in _batches(ctx, len(ctx.train_idx), n_max, epoch)]
     for feats, labels, _, bad in feature_batches(ctx, ctx.train, order, f"train {epoch + 1}"):
         failed += bad
-        x = feats if feats is not None else torch.zeros(0, 1, 1, ctx.pre.model.embed_dim)
+        empty = (0, 1, *[1] * (sweep.spec.item_dims - 1), _feature_dim(ctx))
+        x = feats if feats is not None else torch.zeros(empty)
         totals += torch.tensor(sweep.train_step(x.to(ctx.device), labels.to(ctx.device)))
         steps += 1
     return (totals / max(steps, 1)).tolist(), failed
@@ -91,33 +92,53 @@ def _resume(ctx: Context, sweep: ProbeSweep) -> int:
     return int(state["epoch"])
 
 
-def run_probe(ctx: Context) -> dict:
-    test = fixed_split(ctx, "test", ctx.test, ctx.test_idx)
-    held = fixed_split(ctx, "holdout", ctx.holdout, ctx.holdout_idx)
+def _fixed(ctx: Context) -> tuple[cache.Split | None, cache.Split | None, cache.Split | None]:
+    """(train, holdout, test) features encoded once (cache on), or None: encode when needed
+    (off: the official way, the frozen forward every epoch)."""
+    if not ctx.cfg.cache_features:
+        return None, None, None
     train = None if ctx.streams_train else fixed_split(ctx, "train", ctx.train, ctx.train_idx)
+    return (train, fixed_split(ctx, "holdout", ctx.holdout, ctx.holdout_idx),
+            fixed_split(ctx, "test", ctx.test, ctx.test_idx))
+
+
+def _scores(ctx: Context, sweep: ProbeSweep, held: cache.Split | None,
+            test: cache.Split | None) -> tuple[list[Counts], list[Counts], cache.Split]:
+    held = held or fixed_split(ctx, "holdout", ctx.holdout, ctx.holdout_idx)
+    test = test or fixed_split(ctx, "test", ctx.test, ctx.test_idx)
+    return (score(ctx, _predict(sweep, held, ctx.device), held.labels),
+            score(ctx, _predict(sweep, test, ctx.device), test.labels), test)
+
+
+def run_probe(ctx: Context) -> dict:
+    train, held, test = _fixed(ctx)
     n_local = len(ctx.train_idx) if train is None else len(train.labels)
     n_max = max(distributed.gather_objects(n_local))
-    dim = int(test.features.shape[-1]) if len(test.labels) else ctx.pre.model.embed_dim
-    sweep = build_sweep(ctx, dim, -(-n_max // ctx.cfg.data.batch_size))
+    sweep = build_sweep(ctx, _feature_dim(ctx), -(-n_max // ctx.cfg.data.batch_size))
     start = _resume(ctx, sweep)
-    writer = MetricsWriter(ctx.run_dir, start, tensorboard=ctx.env.is_main)
+    writer = MetricsWriter(ctx.run_dir, start, tensorboard=True) if ctx.env.is_main else None
     train_failed: set = set()
     try:
         for epoch in range(start, ctx.cfg.optim.epochs):
             losses, bad = _train_epoch(ctx, sweep, epoch, train, n_max)
             train_failed.update(bad)
-            held_c = score(ctx, _predict(sweep, held, ctx.device), held.labels)
-            test_c = score(ctx, _predict(sweep, test, ctx.device), test.labels)
-            if ctx.env.is_main:
+            held_c, test_c, _ = _scores(ctx, sweep, held, test)
+            if writer is not None:
                 writer.write(_row(epoch, sweep.labels(), losses, held_c, test_c))
                 _save(ctx.run_dir / "probe" / "latest.pt",
                       {"epoch": epoch + 1, "sweep": sweep.checkpoint()})
             distributed.barrier()
     finally:
-        writer.close()
-    held_c = score(ctx, _predict(sweep, held, ctx.device), held.labels)
-    test_c = score(ctx, _predict(sweep, test, ctx.device), test.labels)
+        if writer is not None:
+            writer.close()
+    held_c, test_c, test = _scores(ctx, sweep, held, test)
     return finish(ctx, sweep, held_c, test_c, test, train, sorted(train_failed))
+
+
+def _feature_dim(ctx: Context) -> int:
+    """The probe's input width: D, or L * D for pooled multi-layer features."""
+    p, d = ctx.cfg.probe, ctx.pre.model.embed_dim
+    return d * len(p.layers) if p.protocol != "attentive" and p.layers else d
 
 
 def _row(epoch: int, labels: list[str], losses: list[float], held: list[Counts],
