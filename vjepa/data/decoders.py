@@ -7,9 +7,14 @@ Every reader answers the same four questions::
         reader.fps                       # average frames per second
         frames = reader.get_batch([0, 4, 8])   # uint8 numpy array [T, H, W, C], RGB
 
-Frame ``i`` is the ``i``-th frame in presentation order, so the same indices give
-bit-identical frames from every backend (H.264/VP9 decoding is exact and all backends
-convert YUV to RGB with FFmpeg's swscale defaults; the tests check it).
+The contract: frame ``i`` is the ``i``-th frame that a plain sequential decode of the whole
+video stream outputs (presentation order), and every backend returns exactly that frame for
+any sequence of ``get_batch`` calls on one reader (any order, repeats, consecutive windows,
+backward jumps), bit for bit (H.264/VP9 decoding is exact and all backends convert YUV to RGB
+with FFmpeg's swscale defaults). The frame table comes from the packets
+(``vjepa.data.packet_index``): B-frame reordering, open GOPs, variable frame rate, non-zero
+start times and files cut inside a GOP are indexed by timestamp, not by count.
+``tests/test_data_readers_exact.py`` checks it as a property on generated files of each kind.
 
 Failures raise :class:`DecodeError`, whose ``reason`` is one of :data:`DECODE_REASONS`, so
 the datasets can count broken files per kind instead of crashing a worker.
