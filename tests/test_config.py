@@ -97,9 +97,23 @@ def test_missing_required_value_fails_naming_it():
     ],
 )
 def test_impossible_values_fail_with_field_and_value(overrides, field, value):
+    """Checked by validate (the field named whole) or by building the model and masks on the
+    meta device (the config section named, then the module's own message with the key)."""
     with pytest.raises(ValueError) as err:
         finalize(compose(overrides))
-    assert field in str(err.value) and value in str(err.value)
+    section, _, key = field.rpartition(".")
+    assert section in str(err.value) and key in str(err.value) and value in str(err.value)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.crop_size=16", "model.patch_size=8", "model.num_frames=4"], "empty target mask"),
+    (["model.num_heads=3"], "not divisible"),
+    (["mask.video.0.num_blocks=0"], "num_blocks must be >= 1"),
+])
+def test_unbuildable_models_and_masks_fail_at_validation(overrides, message):
+    with pytest.raises(ValueError, match=message) as err:
+        finalize(compose(overrides))
+    assert str(err.value).startswith(("config model", "config mask"))
 
 
 @pytest.mark.parametrize("name", OFFICIAL + TINY)

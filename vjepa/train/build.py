@@ -19,7 +19,14 @@ from vjepa.masks.multiblock3d import MultiBlock3D
 from vjepa.masks.seeding import derive_seed
 from vjepa.models.predictor import Predictor
 from vjepa.models.vit import VisionTransformer, vit_size
-from vjepa.train.config import MaskConfig, ModelConfig, OptimConfig, TrainConfig
+from vjepa.train.config import (
+    Mask2DConfig,
+    Mask3DConfig,
+    MaskConfig,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+)
 from vjepa.train.optim import build_optimizer
 from vjepa.train.schedules import Schedules, make_schedules
 
@@ -59,16 +66,23 @@ def build_jepa(m: ModelConfig) -> JEPA:
     return JEPA(build_encoder(m), build_predictor(m), m.loss_type, m.loss_exp)
 
 
+def video_mask(mc: Mask3DConfig, grid: tuple[int, int, int]) -> MultiBlock3D:
+    """The generator of one V-JEPA mask configuration."""
+    return MultiBlock3D(grid, mc.num_blocks, tuple(mc.spatial_scale), tuple(mc.temporal_scale),
+                        tuple(mc.aspect_ratio), mc.max_temporal_keep, mc.max_keep)
+
+
+def image_mask(im: Mask2DConfig, grid: tuple[int, int]) -> MultiBlock2D:
+    """The I-JEPA multi-block generator."""
+    return MultiBlock2D(grid, tuple(im.enc_mask_scale), tuple(im.pred_mask_scale),
+                        tuple(im.aspect_ratio), im.nenc, im.npred, im.min_keep, im.allow_overlap)
+
+
 def mask_generators(mask: MaskConfig, grid: tuple[int, ...]) -> list[MaskGenerator]:
     """One generator per V-JEPA mask config (3-D grid), or the I-JEPA one (2-D grid)."""
     if len(grid) == 3:
-        return [MultiBlock3D(grid, mc.num_blocks, tuple(mc.spatial_scale),
-                             tuple(mc.temporal_scale), tuple(mc.aspect_ratio),
-                             mc.max_temporal_keep, mc.max_keep) for mc in mask.video]
-    im = mask.image
-    return [MultiBlock2D(grid, tuple(im.enc_mask_scale), tuple(im.pred_mask_scale),
-                         tuple(im.aspect_ratio), im.nenc, im.npred, im.min_keep,
-                         im.allow_overlap)]
+        return [video_mask(mc, grid) for mc in mask.video]
+    return [image_mask(mask.image, grid)]
 
 
 def build_collator(mask: MaskConfig, grid: tuple[int, ...], seed: int, rank: int = 0,
@@ -93,3 +107,27 @@ def build_optim(model: JEPA, o: OptimConfig, ipe: int) -> tuple[torch.optim.Opti
     schedules = make_schedules(ipe, o.epochs, o.ipe_scale, o.warmup, o.start_lr, o.lr,
                                o.final_lr, o.weight_decay, o.final_weight_decay, o.ema)
     return optimizer, schedules
+
+
+def check_buildable(cfg: TrainConfig) -> None:
+    """Build the config's JEPA and mask generators on the meta device (no memory, about a
+    second for ViT-L) and draw one mask of each generator: the modules' own checks reject what
+    cannot be built or drawn (geometry, widths, mask scales, blocks covering the whole grid, or
+    empty on a small one), re-raised naming the config section."""
+    m = cfg.model
+    try:
+        with torch.device("meta"):
+            grid = build_jepa(m).encoder.tokens.grid
+    except ValueError as err:
+        raise ValueError(f"config model (crop_size={m.crop_size}, patch_size={m.patch_size}, "
+                         f"num_frames={m.num_frames}, tubelet_size={m.tubelet_size}): {err}"
+                         ) from err
+    named = ([(f"mask.video[{i}]", video_mask, mc) for i, mc in enumerate(cfg.mask.video)]
+             if len(grid) == 3 else [("mask.image", image_mask, cfg.mask.image)])
+    for key, build, node in named:
+        try:
+            _, targets = build(node, grid)(1, torch.Generator().manual_seed(0))
+            if any(t.shape[1] == 0 for t in targets):  # a block of size 0 on a small grid
+                raise ValueError("drew an empty target mask; raise the mask scales")
+        except ValueError as err:
+            raise ValueError(f"config {key} on the token grid {grid}: {err}") from err

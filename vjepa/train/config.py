@@ -279,10 +279,6 @@ def validate_model(m: Any) -> None:
     _check_positive("model", m, ("crop_size", "patch_size", "num_frames", "tubelet_size",
                                  "pred_depth", "pred_embed_dim", "embed_dim", "depth",
                                  "num_heads", "num_mask_tokens", "loss_exp"))
-    if m.crop_size % m.patch_size:
-        _fail("model.crop_size", m.crop_size, f"not divisible by patch_size {m.patch_size}")
-    if m.num_frames > 1 and m.num_frames % m.tubelet_size:
-        _fail("model.num_frames", m.num_frames, f"not divisible by tubelet_size {m.tubelet_size}")
     if not 0.0 <= m.drop_path_rate < 1.0:
         _fail("model.drop_path_rate", m.drop_path_rate, "must be in [0, 1)")
 
@@ -291,23 +287,10 @@ def validate_mask(mask: Any, video: bool, mask_token_layout: str, num_mask_token
     if video:
         if not mask.video:
             _fail("mask.video", list(mask.video), "a video model needs at least one mask config")
-        for i, mc in enumerate(mask.video):
-            _check_range(f"mask.video[{i}].spatial_scale", mc.spatial_scale, 0.0, 1.0)
-            _check_range(f"mask.video[{i}].temporal_scale", mc.temporal_scale, 0.0, 1.0)
-            _check_range(f"mask.video[{i}].aspect_ratio", mc.aspect_ratio, 0.0, float("inf"))
-            if not 0.0 < mc.max_temporal_keep <= 1.0:
-                _fail(f"mask.video[{i}].max_temporal_keep", mc.max_temporal_keep, "not in (0, 1]")
-            _check_positive(f"mask.video[{i}]", mc, ("num_blocks", "max_keep"))
         if mask_token_layout == "per_config" and num_mask_tokens != len(mask.video):
             _fail("model.num_mask_tokens", num_mask_tokens,
                   f"must equal the number of mask configs ({len(mask.video)})")
         return
-    im = mask.image
-    _check_range("mask.image.enc_mask_scale", im.enc_mask_scale, 0.0, 1.0)
-    _check_range("mask.image.pred_mask_scale", im.pred_mask_scale, 0.0, 1.0)
-    _check_range("mask.image.aspect_ratio", im.aspect_ratio, 0.0, float("inf"))
-    _check_positive("mask.image", im, ("nenc", "npred"))
-    _check_positive("mask.image", im, ("min_keep",), strict=False)
     if mask_token_layout == "per_config" and num_mask_tokens != 1:
         _fail("model.num_mask_tokens", num_mask_tokens, "an image model has one mask group")
 
@@ -348,7 +331,9 @@ def validate_logging(lg: Any) -> None:
 
 
 def validate(cfg: Any) -> None:
-    """Reject impossible values (a TrainConfig or a DictConfig of its schema)."""
+    """Reject impossible values (a TrainConfig or a DictConfig of its schema) that no module
+    checks itself. What the model and mask modules check (geometry, mask scales and counts) is
+    checked by building them on the meta device: vjepa.train.build.check_buildable."""
     validate_model(cfg.model)
     video = cfg.model.num_frames > 1
     if (cfg.data.kind == "video") != video:

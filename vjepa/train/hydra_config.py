@@ -11,6 +11,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from vjepa.train.build import check_buildable
 from vjepa.train.config import TrainConfig, validate
 from vjepa.train.failures import SOURCES_HINT
 
@@ -60,6 +61,7 @@ def finalize(cfg: DictConfig) -> DictConfig:
         raise MissingMandatoryValue(missing_hint(error.full_key)) from None
     resolved = OmegaConf.merge(OmegaConf.structured(TrainConfig), plain)
     validate(resolved)
+    check_buildable(resolved)
     return resolved
 
 
