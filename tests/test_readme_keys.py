@@ -34,15 +34,26 @@ def train_commands(text: str) -> list[list[str]]:
     return commands
 
 
+TRAIN_SECTIONS = ("Run", "Training", "Data", "Cluster (Slurm)")  # `vjepa train` keys there
+
+
+def section(text: str, name: str) -> str:
+    start = text.index(f"\n## {name}\n")
+    end = text.find("\n## ", start + 4)
+    return text[start:end]
+
+
 def inline_keys(text: str) -> list[str]:
-    """Config keys in inline code (`optim.lr=1e-4`, `data.frame_step`, `logging.floor_*`)."""
+    """Training config keys in inline code of the training sections (`optim.lr=1e-4`,
+    `data.frame_step`, `logging.floor_*`); `vjepa eval` has its own config."""
     found = []
-    for span in re.findall(r"(?<!`)`([^`\n]+)`(?!`)", text):
+    prose = "".join(section(text, name) for name in TRAIN_SECTIONS)
+    for span in re.findall(r"(?<!`)`([^`\n]+)`(?!`)", prose):
         for word in span.split():
             word = word.strip("'\"").rstrip(":,;")
             key = word.lstrip("+").split("=", 1)[0]
-            section = key.split(".", 1)[0]
-            dotted = "." in key and section in SECTIONS and not FILE_NAME.search(key)
+            group = key.split(".", 1)[0]
+            dotted = "." in key and group in SECTIONS and not FILE_NAME.search(key)
             if dotted or ("=" in word and key in TOP_KEYS):
                 found.append(word)
     return found
@@ -91,18 +102,16 @@ def test_readme_inline_keys_exist_and_values_validate(word: str) -> None:
     finalize(compose([override, *extra]))
 
 
-def bare_names(text: str, section: str) -> set[str]:
+def bare_names(text: str, name: str) -> set[str]:
     """Bare `identifier` spans of one README section."""
-    start = text.index(f"\n## {section}\n")
-    end = text.find("\n## ", start + 4)
-    return set(re.findall(r"(?<!`)`([a-z_][a-z_0-9]*)`(?!`)", text[start:end]))
+    return set(re.findall(r"(?<!`)`([a-z_][a-z_0-9]*)`(?!`)", section(text, name)))
 
 
-@pytest.mark.parametrize("section", ["Training", "Data"])
-def test_config_prose_names_no_unqualified_keys(section: str) -> None:
+@pytest.mark.parametrize("name", ["Training", "Data"])
+def test_config_prose_names_no_unqualified_keys(name: str) -> None:
     """The config sections of the README name keys in full (`data.frame_step`, not
     `frame_step`): a bare name there must be a config group, a recipe, a metric column or a
     short-video policy."""
     recipes = {p.stem for p in (config_dir() / "experiment").glob("*.yaml")}
     known = {*SECTIONS, *recipes, *COLUMNS, *SHORT_POLICIES, "defaults"}
-    assert bare_names(README.read_text(), section) <= known
+    assert bare_names(README.read_text(), name) <= known
