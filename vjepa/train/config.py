@@ -202,6 +202,27 @@ class LoggingConfig:
 
 
 @dataclass
+class ProbeEvalConfig:
+    """In-training probe of the target encoder on a held-out labelled set (see
+    vjepa.train.probe_eval). Off (every=0) by default: the published recipes' data has no
+    labels to probe with; the tiny recipes turn it on."""
+
+    every: int = 0  # epochs between probes (0: off); step 0 probes the random-init encoder
+    protocols: list[str] = field(default_factory=lambda: ["knn"])  # knn | linear | attentive
+    train_index: str | None = None  # labelled index files; null: a held-out synthetic set
+    test_index: str | None = None
+    label: str = "class"  # synthetic images: "class" (shape) or "count" (object count)
+    num_train: int = 256  # synthetic held-out set: samples to train the probe on
+    num_test: int = 256  # ... and to score it on
+    seed: int = 7  # synthetic held-out set seed (the training set is seed 0)
+    epochs: int = 20  # linear / attentive probe epochs
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    batch_size: int = 64
+    k: int = 20  # k-NN neighbours
+
+
+@dataclass
 class DistConfig:
     device: Device = Device.auto
     backend: Backend = Backend.auto
@@ -222,6 +243,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    probe: ProbeEvalConfig = field(default_factory=ProbeEvalConfig)
     dist: DistConfig = field(default_factory=DistConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
@@ -330,6 +352,22 @@ def validate_logging(lg: Any) -> None:
                                     "floor_rank"), strict=False)
 
 
+def validate_probe(p: Any, kind: str) -> None:
+    _check_positive("probe", p, ("every",), strict=False)
+    _check_positive("probe", p, ("num_train", "num_test", "epochs", "lr", "batch_size", "k"))
+    _check_positive("probe", p, ("weight_decay",), strict=False)
+    if not p.protocols:
+        _fail("probe.protocols", list(p.protocols), "name at least one of knn, linear, attentive")
+    for name in p.protocols:
+        _check_choice("probe.protocols", name, ("knn", "linear", "attentive"))
+    _check_choice("probe.label", p.label, ("class", "count"))
+    if p.label == "count" and kind != "image":
+        _fail("probe.label", p.label, "the count label exists for the synthetic images only")
+    if (p.train_index is None) != (p.test_index is None):
+        _fail("probe.test_index", p.test_index, f"give both train_index ({p.train_index}) "
+              "and test_index, or neither (a held-out synthetic set)")
+
+
 def validate(cfg: Any) -> None:
     """Reject impossible values (a TrainConfig or a DictConfig of its schema) that no module
     checks itself. What the model and mask modules check (geometry, mask scales and counts) is
@@ -342,5 +380,6 @@ def validate(cfg: Any) -> None:
     validate_data(cfg.data)
     validate_optim(cfg.optim)
     validate_logging(cfg.logging)
+    validate_probe(cfg.probe, cfg.data.kind)
     if cfg.seed < 0:
         _fail("seed", cfg.seed, "must be >= 0")

@@ -57,7 +57,7 @@ class MetricsWriter:
         if self.tb is not None:
             step = int(row["step"])
             for name, value in row.items():
-                if name != "step":
+                if name != "step" and not math.isnan(value):  # NaN: not measured this row
                     self.tb.add_scalar(name, value, step)
             self.tb.flush()
 

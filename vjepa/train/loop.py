@@ -76,6 +76,7 @@ class Trainer:
     stop: StopRequests = field(default_factory=StopRequests)
     window_start: float = 0.0  # throughput window: start time and samples since
     window_samples: int = 0
+    probe: Any = None  # vjepa.train.probe_eval.InTrainingProbe (rank 0, probe.every > 0)
 
     # ---- checkpoints -------------------------------------------------------------------
     def state(self) -> dict:
@@ -239,6 +240,8 @@ class Trainer:
         row["samples_per_s"] = samples / window_s if window_s > 0 else math.nan
         row["peak_mem_mib"] = peak_memory_mib(self.device)
         row["nonfinite_total"] = self.nonfinite_total
+        if self.probe is not None:
+            row.update(self.probe.columns())
         self.last_loss = row.get("loss", math.nan)
         lg = self.cfg.logging
         for name, floor in (("std_samples", lg.floor_std_samples),
@@ -286,6 +289,8 @@ class Trainer:
         lg = self.cfg.logging
         per_step = self.cfg.data.batch_size * self.cfg.optim.accum_steps * self.env.world_size
         self.window_start, self.window_samples = time.perf_counter(), 0
+        if self.probe is not None:
+            self.probe.start(self.model.target_encoder, self.step)
         while self.step < self.total_steps:
             epoch = self.step // self.ipe
             for micro, data_s in self.epoch_batches(epoch, min((epoch + 1) * self.ipe,
@@ -294,6 +299,9 @@ class Trainer:
                 self.step += 1
                 self.window_samples += per_step
                 bar.update()
+                if self.probe is not None:
+                    self.probe.after_step(self.model.target_encoder, self.step, self.ipe,
+                                          self.total_steps)
                 self.maybe_log(result, writer, bar)
                 saved = result.finite and (self.step % lg.checkpoint_every == 0
                                            or self.step == self.total_steps)
@@ -315,8 +323,12 @@ class Trainer:
         return self.summary()
 
     def summary(self) -> dict[str, Any]:
-        return {"step": self.step, "loss": self.last_loss, "run_dir": str(self.run_dir),
-                "rank": self.env.rank, "nonfinite_total": self.nonfinite_total}
+        out = {"step": self.step, "loss": self.last_loss, "run_dir": str(self.run_dir),
+               "rank": self.env.rank, "nonfinite_total": self.nonfinite_total}
+        if self.probe is not None and self.probe.last:
+            out["probe"] = self.probe.summary()
+            log.info(self.probe.report())
+        return out
 
 
 def peak_memory_mib(device: torch.device) -> float:

@@ -40,6 +40,7 @@ from vjepa.train.data import (
 from vjepa.train.failures import check_sources, failure_logged
 from vjepa.train.hydra_config import PRIMARY_NAME, config_dir, finalize, register_schema
 from vjepa.train.loop import Trainer
+from vjepa.train.probe_eval import build_probe
 from vjepa.train.rerun import with_saved_config
 from vjepa.train.signals import Interrupted
 
@@ -108,7 +109,8 @@ def build_trainer(cfg: DictConfig, env: distributed.DistEnv, device: torch.devic
     total = o.epochs * ipe if o.max_steps is None else min(o.max_steps, o.epochs * ipe)
     return Trainer(cfg, env, device, run_dir, model, forward, optimizer, scaler, schedules,
                    sampler, collator, dataset, ipe, total,
-                   tracker=BadSampleTracker(cfg.data.max_bad_fraction))
+                   tracker=BadSampleTracker(cfg.data.max_bad_fraction),
+                   probe=build_probe(cfg, run_dir) if env.is_main else None)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""PNG plot of a run's metric curves: one figure, one small panel per monitored column."""
+"""PNG plot of a run's metric curves: one figure, one small panel per monitored column; the
+in-training probe (vjepa.train.probe_eval) in one panel next to the loss: each protocol's
+accuracy at the probed steps, its random-init encoder's as a dashed line."""
 
 from __future__ import annotations
 
@@ -14,12 +16,31 @@ COLUMNS: tuple[str, ...] = (
     "data_s", "compute_s", "samples_per_s", "peak_mem_mib",
 )
 PLOT_NAME = "curves.png"
+PROBE_PANEL = "probe accuracy (dashed: random init)"
+
+
+def probe_columns(data: dict[str, list[float]]) -> list[str]:
+    return [c for c in data if c.startswith("probe_") and not c.endswith("_init")]
+
+
+def draw_probe(ax, data: dict[str, list[float]]) -> None:  # noqa: ANN001 (matplotlib Axes)
+    for name in probe_columns(data):
+        points = [(s, v) for s, v in zip(data["step"], data[name], strict=True)
+                  if not math.isnan(v)]
+        line = ax.plot([s for s, _ in points], [v for _, v in points], marker="o", ms=3,
+                       lw=1.2, label=name.removeprefix("probe_"))[0]
+        init = data.get(f"{name}_init")
+        if init and not math.isnan(init[-1]):
+            ax.axhline(init[-1], ls="--", lw=1, color=line.get_color())
+    ax.legend(fontsize=7)
 
 
 def plot_metrics(csv_path: str | Path, out_dir: str | Path) -> Path | None:
     """Write `<out_dir>/curves.png` from a metrics CSV; None when it has no rows yet."""
     data = read_metrics(csv_path)
     present = [c for c in COLUMNS if c in data]
+    if probe_columns(data):
+        present.insert(1, PROBE_PANEL)
     if "step" not in data or not present:
         return None
     # The object API draws with the Agg canvas without touching pyplot's global backend, and is
@@ -31,7 +52,10 @@ def plot_metrics(csv_path: str | Path, out_dir: str | Path) -> Path | None:
     fig = Figure(figsize=(4 * cols, 2.4 * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax, name in zip(axes.flat, present, strict=False):
-        ax.plot(data["step"], data[name], lw=1.2)
+        if name == PROBE_PANEL:
+            draw_probe(ax, data)
+        else:
+            ax.plot(data["step"], data[name], lw=1.2)
         ax.set_title(name, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)

@@ -1,0 +1,177 @@
+"""Does pretraining learn? Pretrain a tiny recipe, then probe its target encoder and a
+random-init encoder of the same shape with the same probe budget, over several seeds.
+
+    python benchmarks/learning.py --recipe vjepa_tiny --seeds 0 1 2
+    python benchmarks/learning.py --recipe ijepa_tiny --seeds 0 1 2
+
+Per seed: `vjepa train` of the recipe (seed=<s>, its in-training probe on, curves in the run
+folder), then the benchmark's own probes on a fresh held-out synthetic set (seed 11, not the
+in-training probe's): for video, an attentive probe (tokens) and a linear probe (mean-pooled)
+on the motion direction; for images, linear probes on the shape class (semantic) and on the
+object count (low-level), k-NN beside them. The random-init encoder is the run's own step-0
+encoder (same seed, same builder), so the two differ only by the pretraining.
+
+Prints the table (mean and spread over seeds), the commands and the machine card, and writes
+`<out>/<recipe>/learning.json` and `<out>/<recipe>/curves_seed<s>.png` (probe accuracy next
+to the loss). `--set key=value` overrides recipe keys for every seed (e.g. optim.max_steps=50
+for a quick check). Run with one thread (OMP_NUM_THREADS=1) on a shared CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import OmegaConf
+
+from vjepa.masks.seeding import derive_seed
+from vjepa.train.build import INIT, build_encoder
+from vjepa.train.checkpoint import load_checkpoint
+from vjepa.train.hydra_config import compose, finalize
+from vjepa.train.main import run
+from vjepa.train.probe_eval import labelled_set, probe_scores
+
+# The benchmark's fixed probe budget (chosen before any pretraining result, never tuned on it).
+BUDGET = {"num_train": 1024, "num_test": 512, "seed": 11, "epochs": 40, "lr": 1e-3,
+          "weight_decay": 0.01, "batch_size": 64, "k": 20}
+TASKS = {  # (name, probe.label, protocols) per data kind
+    "video": [("direction", "class", ["attentive", "linear"])],
+    "image": [("shape", "class", ["linear", "knn"]), ("count", "count", ["linear", "knn"])],
+}
+
+
+def card() -> dict[str, Any]:
+    return {"machine": platform.machine(), "processor": _cpu_name(),
+            "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(),
+            "device": "cpu (no GPU lent)" if not torch.cuda.is_available()
+            else torch.cuda.get_device_name()}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def random_init_encoder(cfg: Any) -> torch.nn.Module:
+    """The run's step-0 encoder: the same seed and builder as vjepa.train.main."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(cfg.seed, INIT))
+        return build_encoder(cfg.model)
+
+
+def target_encoder(cfg: Any, run_dir: Path) -> torch.nn.Module:
+    encoder = build_encoder(cfg.model)
+    state = load_checkpoint(run_dir / "checkpoints" / "latest.pt")
+    encoder.load_state_dict(state["target_encoder"])
+    return encoder
+
+
+def evaluate(cfg: Any, encoders: dict[str, torch.nn.Module], budget: dict[str, Any]
+             ) -> dict[str, dict[str, float]]:
+    """{"<task>/<protocol>": {encoder name: top-1}} with the probe budget."""
+    out: dict[str, dict[str, float]] = {}
+    for task, label, protocols in TASKS[cfg.data.kind]:
+        pcfg = OmegaConf.merge(cfg, {"probe": {**budget, "label": label,
+                                               "protocols": protocols}})
+        data = labelled_set(pcfg)
+        for name, encoder in encoders.items():
+            for protocol, top1 in probe_scores(encoder, data, pcfg.probe).items():
+                out.setdefault(f"{task}/{protocol}", {})[name] = top1
+    return out
+
+
+def one_seed(recipe: str, seed: int, overrides: list[str], out: Path,
+             budget: dict[str, Any]) -> dict[str, Any]:
+    run_dir = out / recipe / f"seed{seed}"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a fresh run, never a resumed one
+    args = [f"experiment={recipe}", f"seed={seed}", f"run_dir={run_dir}",
+            "logging.progress=false", *overrides]
+    cfg = finalize(compose(args))
+    t0 = time.perf_counter()
+    summary = run(cfg)
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    scores = evaluate(cfg, {"target": target_encoder(cfg, run_dir),
+                            "random_init": random_init_encoder(cfg)}, budget)
+    curves = run_dir / "plots" / "curves.png"
+    if curves.is_file():
+        shutil.copy(curves, out / recipe / f"curves_seed{seed}.png")
+    return {"seed": seed, "command": "vjepa train " + " ".join(args), "train_s": train_s,
+            "probe_s": time.perf_counter() - t0, "steps": summary["step"],
+            "final_loss": summary["loss"], "in_training_probe": summary.get("probe"),
+            "scores": scores}
+
+
+def table(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for key in results[0]["scores"]:
+        row: dict[str, Any] = {"probe": key}
+        for name in ("target", "random_init"):
+            values = [r["scores"][key][name] for r in results]
+            row[name] = values
+            row[f"{name}_mean"] = statistics.fmean(values)
+            row[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        gaps = [t - r for t, r in zip(row["target"], row["random_init"], strict=True)]
+        row["gap_mean"], row["gap_min"] = statistics.fmean(gaps), min(gaps)
+        rows.append(row)
+    return rows
+
+
+def print_table(recipe: str, rows: list[dict[str, Any]], seeds: list[int]) -> None:
+    print(f"\n{recipe}: top-1 on held-out synthetic data, mean ± std over seeds {seeds}")
+    print("| probe | pretrained target encoder | random-init encoder | gap (min) |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['probe']} | {r['target_mean']:.3f} ± {r['target_std']:.3f} | "
+              f"{r['random_init_mean']:.3f} ± {r['random_init_std']:.3f} | "
+              f"{r['gap_mean']:+.3f} ({r['gap_min']:+.3f}) |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--recipe", default="vjepa_tiny")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", type=Path, default=Path("runs/learning"))
+    parser.add_argument("--budget", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="change the probe budget (a quick check only: the published "
+                             f"figures use the default {BUDGET})")
+    args = parser.parse_args(argv)
+    budget = {**BUDGET, **{k: type(BUDGET[k])(v) for k, v in
+                           (item.split("=", 1) for item in args.budget)}}
+    t0 = time.perf_counter()
+    results = [one_seed(args.recipe, s, args.set, args.out, budget) for s in args.seeds]
+    rows = table(results)
+    doc = {"recipe": args.recipe, "card": card(), "budget": budget,
+           "command": " ".join([Path(sys.executable).name, *sys.argv]),
+           "wall_s": time.perf_counter() - t0, "table": rows, "runs": results}
+    path = args.out / args.recipe / "learning.json"
+    path.write_text(json.dumps(doc, indent=1))
+    print(json.dumps({k: doc[k] for k in ("recipe", "card", "command", "wall_s")}, indent=1))
+    for r in results:
+        print(f"seed {r['seed']}: {r['command']}  (train {r['train_s']:.0f}s, "
+              f"probes {r['probe_s']:.0f}s, final loss {r['final_loss']:.4f})")
+    print_table(args.recipe, rows, args.seeds)
+    print(f"\nwritten: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
