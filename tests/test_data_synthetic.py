@@ -115,3 +115,33 @@ def test_make_synthetic_cli(tmp_path: Path) -> None:
     ).stdout
     assert Path(out.strip()) == tmp_path / "index.csv"
     assert len((tmp_path / "index.csv").read_text().splitlines()) == 4
+
+
+def _lstsq_accuracy(train: np.ndarray, y_train: np.ndarray, test: np.ndarray,
+                    y_test: np.ndarray, classes: int) -> float:
+    """Least-squares linear classifier (one-hot targets, standardised features + bias)."""
+    mu, sd = train.mean(0), train.std(0) + 1e-6
+    a = np.c_[(train - mu) / sd, np.ones(len(train))]
+    b = np.c_[(test - mu) / sd, np.ones(len(test))]
+    w = np.linalg.lstsq(a, np.eye(classes)[y_train], rcond=None)[0]
+    return float(((b @ w).argmax(1) == y_test).mean())
+
+
+def test_no_clip_global_statistic_gives_the_direction_away() -> None:
+    """Per-frame mean colours and the clip's colour histogram (what every token of any encoder,
+    a random one included, carries) read the direction at chance; the same probe reads a
+    label-dependent tint at once (so the check has the power to fail)."""
+    n, classes = 320, 8
+    stats, labels = [], np.arange(n) % classes
+    for i in range(n):
+        frames = np.stack(render_motion_clip(np.random.default_rng([5, i]), int(labels[i]),
+                                             classes, 8, 32)).astype(np.float32)
+        means = frames.mean(axis=(1, 2)).ravel()  # [T * 3]
+        hist = np.concatenate([np.histogram(frames[..., c], 8, (0, 256))[0] for c in range(3)])
+        stats.append(np.r_[means, hist / hist.sum()])
+    x = np.stack(stats)
+    acc = _lstsq_accuracy(x[:256], labels[:256], x[256:], labels[256:], classes)
+    assert acc < 0.3, acc  # chance 0.125; 64 test clips
+    leaky = x.copy()  # a per-class tint of one colour statistic
+    leaky[np.arange(n), labels] += 2.0 * x.std(0)[labels]
+    assert _lstsq_accuracy(leaky[:256], labels[:256], leaky[256:], labels[256:], classes) > 0.9
