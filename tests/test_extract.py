@@ -133,7 +133,7 @@ def test_cli_extract_resumes_and_reports_bad_files(tmp_path: Path, video: Path) 
             "--device", "cpu"]  # compared below with fp32 features computed on the CPU
     assert main(args) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["counts"] == {"done": 3, "skipped": 0, "bad": 1}
+    assert manifest["counts"] == {"done": 3, "skipped": 0, "bad": 1, "replaced": 0}
     bad = [e for e in manifest["files"] if e["status"] == "bad"]
     assert bad[0]["input"].endswith("broken.mp4") and bad[0]["reason"] == "not_video"
     with safe_open(str(out / "a.mp4.safetensors"), "pt") as f:
@@ -150,9 +150,9 @@ def test_cli_extract_resumes_and_reports_bad_files(tmp_path: Path, video: Path) 
         assert f.get_tensor("features").shape == (1, 192) and "start_s" not in f.keys()
         assert json.loads(f.metadata()["window_times_s"]) is None
     stamp = (out / "a.mp4.safetensors").stat().st_mtime_ns
-    again = run_extract(ExtractConfig(str(ckpt), str(root), str(out), pool="mean",
+    again = run_extract(ExtractConfig(str(ckpt), str(root), str(out), pool="mean", stride=4,
                                       progress=False))
-    assert again["counts"] == {"done": 0, "skipped": 3, "bad": 1}
+    assert again["counts"] == {"done": 0, "skipped": 3, "bad": 1, "replaced": 0}
     assert (out / "a.mp4.safetensors").stat().st_mtime_ns == stamp
     assert not list(out.rglob(".*tmp*"))
 

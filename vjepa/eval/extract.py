@@ -6,10 +6,15 @@ One safetensors file per input, at the input's path relative to the input root p
 `.safetensors` (tensors "features" and, for videos, "start_s", "end_s", "frame_indices"; the
 window times and the extraction config also in its metadata), and a manifest
 (`manifest.json`, or `manifest-rank<r>-of-<w>.json` per shard) listing every input as done,
-skipped (already extracted) or bad (with the decoder's reason). Resumable: finished files are
-skipped, and files are written under a temporary name then renamed, so an interrupted run
-never leaves a half-written file. `run_extract(ExtractConfig(..., rank=r, world_size=w))`
-processes one shard, so a launcher can run one task per GPU.
+skipped (already extracted) or bad (with the decoder's reason). Under a class folder tree
+(`videos/<class>/...`) each file gets its class's label, as in training. Resumable: a file
+already extracted with the same checkpoint (path, size, modification time), options, source
+and label is skipped; one made differently is never mixed in: the run refuses before
+extracting anything and names what differs, or recomputes it with `--overwrite`
+(`vjepa.eval.extract_fresh`). Files are written under a temporary name then renamed (mode from
+the umask), so an interrupted run never leaves a half-written file.
+`run_extract(ExtractConfig(..., rank=r, world_size=w))` processes one shard, so a launcher can
+run one task per GPU.
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ from vjepa.checkpoints.checksums import metadata_with_checksums
 from vjepa.checkpoints.errors import CheckpointError
 from vjepa.checkpoints.io import atomic_write, read_safetensors
 from vjepa.data.decoders import DEFAULT_BACKEND, DecodeError
-from vjepa.data.index import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_index_file
+from vjepa.data.index import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_index_file, scan_folder
 from vjepa.distributed import read_env, select_device
+from vjepa.eval.extract_fresh import FINGERPRINT_KEY, find_stale, fingerprint, refusal
 from vjepa.features import Features, extract_features
 from vjepa.pretrained import Pretrained, load_pretrained
 from vjepa.runlock import LOCK_NAME, RunFolderLocked, folder_lock
@@ -61,6 +67,7 @@ class ExtractConfig:
     world_size: int = 1
     progress: bool = True
     trust_pickle: bool = False
+    overwrite: bool = False  # recompute files made with another checkpoint or other options
     extensions: list[str] = field(
         default_factory=lambda: sorted({e.lower() for e in (*VIDEO_EXTENSIONS,
                                                               *IMAGE_EXTENSIONS)}))
@@ -68,15 +75,18 @@ class ExtractConfig:
 
 def list_inputs(inputs: str | Path, extensions: list[str]
                 ) -> tuple[list[Path], dict[Path, int], Path]:
-    """(sorted input files, their labels (index files only), the root they are named relative
-    to) of an index file or a folder."""
+    """(sorted input files, their labels, the root they are named relative to) of an index
+    file or a folder. In a folder, a file under `root/<class>/` gets its class's label as in
+    training (`scan_folder`: classes in sorted name order); files directly in root get none."""
     inputs = Path(inputs)
     if inputs.is_dir():
         allowed = {e.lower() for e in extensions}
         files = sorted(p for p in inputs.rglob("*") if p.is_file() and p.suffix.lower() in allowed)
         if not files:
             raise ValueError(f"no files with extensions {sorted(allowed)} under {inputs}")
-        return files, {}, inputs
+        in_classes = [p for p in files if p.parent != inputs]
+        samples = scan_folder(inputs, extensions)[0] if in_classes else []
+        return files, {Path(s.path): s.label for s in samples}, inputs
     labels: dict[Path, int] = {}
     for sample in read_index_file(inputs):
         path = Path(sample.path)
@@ -100,19 +110,21 @@ def _device(name: str) -> torch.device:
 
 
 def _metadata(feats: Features, cfg: ExtractConfig, pre: Pretrained, source: Path,
-              label: int | None) -> dict[str, str]:
+              label: int | None, stamp: dict[str, Any]) -> dict[str, str]:
     times = None
     if feats.start_s is not None:
         times = [[s, e] for s, e in zip(feats.start_s.tolist(), feats.end_s.tolist(),
                                         strict=True)]
     config = {"extract": {k: v for k, v in asdict(cfg).items()
-                          if k not in ("rank", "world_size", "progress", "extensions")},
+                          if k not in ("rank", "world_size", "progress", "extensions",
+                                       "overwrite")},
               "encoder": pre.arch.to_dict(), "preprocess": pre.preprocess.to_dict(),
               "layout": pre.layout, "which": pre.which}
     return {"source": str(source), "label": json.dumps(label),
             "window_times_s": json.dumps(times),
             "fps": json.dumps(feats.fps), "num_source_frames": json.dumps(feats.num_source_frames),
-            "pool": feats.pool, "layers": json.dumps(feats.layers), "config": json.dumps(config)}
+            "pool": feats.pool, "layers": json.dumps(feats.layers), "config": json.dumps(config),
+            FINGERPRINT_KEY: json.dumps(stamp)}
 
 
 def write_features(path: Path, feats: Features, metadata: dict[str, str]) -> None:
@@ -138,11 +150,13 @@ def read_features(path: str | Path) -> tuple[Features, dict[str, Any]]:
                    "config": json.loads(meta["config"])}
 
 
-def _one(file: Path, out: Path, label: int | None, pre: Pretrained, cfg: ExtractConfig
-         ) -> dict[str, Any]:
+def _one(file: Path, out: Path, label: int | None, pre: Pretrained, cfg: ExtractConfig,
+         stamp: dict[str, Any], stale: bool) -> dict[str, Any]:
     entry: dict[str, Any] = {"input": str(file), "output": str(out), "label": label}
-    if out.exists():
+    if out.exists() and not stale:
         return {**entry, "status": "skipped"}
+    if stale:
+        entry["replaced"] = True  # made with another checkpoint or other options
     try:
         feats = extract_features(
             pre, file, frames_per_clip=cfg.frames_per_clip, frame_step=cfg.frame_step,
@@ -151,7 +165,7 @@ def _one(file: Path, out: Path, label: int | None, pre: Pretrained, cfg: Extract
         )
     except DecodeError as error:  # reported in the manifest and skipped, by design
         return {**entry, "status": "bad", "reason": error.reason, "detail": error.detail}
-    write_features(out, feats, _metadata(feats, cfg, pre, file, label))
+    write_features(out, feats, _metadata(feats, cfg, pre, file, label, stamp))
     return {**entry, "status": "done", "windows": int(feats.features.shape[0])}
 
 
@@ -182,15 +196,22 @@ def lock_name(rank: int, world_size: int) -> str:
 
 def _extract_shard(cfg: ExtractConfig, pre: Pretrained, files: list[Path], labels: dict,
                    root: Path, out_dir: Path) -> dict[str, Any]:
-    shard = files[cfg.rank :: cfg.world_size]
+    jobs = [(f, output_path(f, root, out_dir), labels.get(f))
+            for f in files[cfg.rank :: cfg.world_size]]
+    stamp = fingerprint(cfg.checkpoint, asdict(cfg))
+    stale = find_stale(jobs, stamp)  # all checked before anything is written: never mixed
+    if stale and not cfg.overwrite:
+        raise refusal(out_dir, stale)
     entries = [
-        _one(file, output_path(file, root, out_dir), labels.get(file), pre, cfg)
-        for file in tqdm(shard, desc=f"extract [{cfg.rank}/{cfg.world_size}]",
-                         disable=not cfg.progress, unit="file")
+        _one(file, out, label, pre, cfg, stamp, out in stale)
+        for file, out, label in tqdm(jobs, desc=f"extract [{cfg.rank}/{cfg.world_size}]",
+                                     disable=not cfg.progress, unit="file")
     ]
     counts = {s: sum(e["status"] == s for e in entries) for s in ("done", "skipped", "bad")}
-    manifest = {"checkpoint": cfg.checkpoint, "inputs": cfg.inputs, "rank": cfg.rank,
-                "world_size": cfg.world_size, "counts": counts, "files": entries}
+    counts["replaced"] = sum(bool(e.get("replaced")) and e["status"] == "done" for e in entries)
+    manifest = {"checkpoint": cfg.checkpoint, FINGERPRINT_KEY: stamp, "inputs": cfg.inputs,
+                "rank": cfg.rank, "world_size": cfg.world_size, "counts": counts,
+                "files": entries}
     with atomic_write(manifest_path(out_dir, cfg.rank, cfg.world_size)) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
@@ -227,6 +248,9 @@ def parse_args(argv: list[str] | None) -> ExtractConfig:
     p.add_argument("--world-size", type=int, default=1)
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--trust-pickle", action="store_true")
+    p.add_argument("--overwrite", action="store_true",
+                   help="recompute existing files made with another checkpoint or other options "
+                        "(default: refuse, so old and new features never mix)")
     return ExtractConfig(**vars(p.parse_args(argv)))
 
 
@@ -240,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     counts = manifest["counts"]
     where = manifest_path(Path(cfg.out_dir), cfg.rank, cfg.world_size)
-    print(f"extracted {counts['done']}, skipped {counts['skipped']} already done, "
+    replaced = f" ({counts['replaced']} replacing stale files)" if counts["replaced"] else ""
+    print(f"extracted {counts['done']}{replaced}, skipped {counts['skipped']} already done, "
           f"{counts['bad']} bad; manifest {where}")
     for entry in manifest["files"]:
         if entry["status"] == "bad":
