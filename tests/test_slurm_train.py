@@ -191,6 +191,7 @@ def test_cli_submission_prints_the_job_and_its_failure_reaches_the_caller(
     assert f"log:    {record.stdout}" in in_flight.failing_printed
     assert f"status: vjepa jobs {in_flight.failing_dir}" in in_flight.failing_printed
     job = wait_done(in_flight.failing_job, timeout_s=300)
-    with pytest.raises(submitit.core.utils.FailedJobError, match=r"index file .*missing\.csv"):
+    missing = r"data.sources: .*missing\.csv does not exist"  # checked before any build
+    with pytest.raises(submitit.core.utils.FailedJobError, match=missing):
         job.result()
     assert "does not exist" in Path(record.stderr).read_text()
