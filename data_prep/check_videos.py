@@ -10,6 +10,8 @@ Outputs in --out:
 Example:
     python data_prep/check_videos.py /data/k400_index/train.csv --out /data/k400_check \\
         --workers 16 --min-frames 64
+
+Exit status 1 (with a warning) when no file is good.
 """
 
 from __future__ import annotations
@@ -70,7 +72,18 @@ def main(argv: list[str] | None = None) -> int:
               "counts": dict(sorted(counts.items())), "bad_files": bad}
     (args.out / "report.json").write_text(json.dumps(report, indent=1))
     print(f"{len(clean)} of {len(samples)} files good; bad by reason: {dict(counts)}")
-    return 0
+    return 0 if clean else nothing_good(report, args.min_frames)
+
+
+def nothing_good(report: dict, min_frames: int) -> int:
+    """Warn (with the likely cause) that the clean index is empty; exit status 1."""
+    hint = ""
+    if report["counts"].get("too_short"):
+        hint = (f" {report['counts']['too_short']} were shorter than --min-frames {min_frames}:"
+                " lower it to the frames one clip needs (frames_per_clip x frame_step).")
+    print(f"warning: no good file among {report['files']}; clean.csv is empty.{hint}",
+          file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ def test_make_index_splits_and_labels(kinetics: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "flat" / "index.csv").read_text().startswith("/")
 
 
-def test_check_videos_report_clean_index_and_resume(kinetics: Path, tmp_path: Path) -> None:
+def test_check_videos_report_clean_index_and_resume(kinetics: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
     script("make_index").main([str(kinetics), "--out", str(tmp_path / "idx")])
     out = tmp_path / "check"
     args = [str(tmp_path / "idx" / "train.csv"), "--out", str(out), "--workers", "2",
@@ -80,6 +81,10 @@ def test_check_videos_report_clean_index_and_resume(kinetics: Path, tmp_path: Pa
     assert script("check_videos").main(args) == 0  # resumes: nothing left to check
     assert log.read_text() == first
     assert len(read_log(log)) == 5
+    strict = [str(tmp_path / "idx" / "train.csv"), "--out", str(tmp_path / "none"),
+              "--workers", "1", "--min-frames", "1000"]
+    assert script("check_videos").main(strict) == 1  # nothing good: warned, non-zero
+    assert "no good file among 5" in capsys.readouterr().err
 
 
 def test_resize_videos_reencodes_skips_done_and_logs_failures(kinetics: Path,
