@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 
 class CheckpointError(ValueError):
     """A checkpoint cannot be read or used; the message names the file and the problem."""
@@ -54,3 +57,21 @@ class WriteError(OSError):
 
     def __reduce__(self) -> tuple:  # picklable (submitit returns errors to the caller)
         return (type(self), (self.path, self.cause))
+
+
+def write_failure(path: str, error: BaseException) -> WriteError | None:
+    """`error` raised while writing `path` as a WriteError, if it is an I/O failure: an
+    OSError, or a library's wrapper of one (safetensors' "... (os error 28)", torch's zip
+    writer's "file write failed"); None for anything else."""
+    if isinstance(error, WriteError):
+        return error
+    if isinstance(error, OSError):
+        return WriteError(path, error)
+    text = str(error)
+    found = re.search(r"os error (\d+)", text)
+    if found:
+        code = int(found.group(1))
+        return WriteError(path, OSError(code, os.strerror(code)))
+    if "write failed" in text or "I/O error" in text:
+        return WriteError(path, OSError(None, f"{type(error).__name__}: {text}"))
+    return None

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from vjepa.checkpoints.checksums import verify_state, verify_tensors
-from vjepa.checkpoints.errors import CheckpointError, WriteError
+from vjepa.checkpoints.errors import CheckpointError, write_failure
 
 SAFETENSORS_SUFFIX = ".safetensors"
 EXPORT_WEIGHTS = "model.safetensors"
@@ -182,9 +182,11 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
             yield tmp
             _respect_umask(tmp)
             os.replace(tmp, path)
-        except OSError as error:
-            if isinstance(error, WriteError):
+        except Exception as error:
+            failure = write_failure(str(path), error)
+            if failure is None or failure is error:
                 raise
-            raise WriteError(str(path), error) from error
+            raise failure from error
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp.exists():  # (a bare unlink on a read-only folder would mask the real error)
+            tmp.unlink()

@@ -33,7 +33,7 @@ from omegaconf import OmegaConf
 from tqdm import tqdm
 
 from vjepa.checkpoints.checksums import metadata_with_checksums
-from vjepa.checkpoints.errors import CheckpointError
+from vjepa.checkpoints.errors import CheckpointError, WriteError
 from vjepa.checkpoints.io import atomic_write, read_safetensors
 from vjepa.data.decoders import DEFAULT_BACKEND, DecodeError
 from vjepa.data.index import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_index_file, scan_folder
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = parse_args(argv)
     try:
         manifest = run_extract(cfg)
-    except (CheckpointError, ValueError, RunFolderLocked) as error:  # clear message, exit 2
+    except (CheckpointError, ValueError, RunFolderLocked, WriteError) as error:  # exit 2
         print(f"vjepa extract: {error}\n(usage: vjepa extract CHECKPOINT INPUTS OUT_DIR)",
               file=sys.stderr)
         return 2

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from vjepa.checkpoints.checksums import with_checksums
-from vjepa.checkpoints.errors import CheckpointError, WriteError
+from vjepa.checkpoints.errors import CheckpointError, write_failure
 from vjepa.checkpoints.io import read_torch_checkpoint
 
 log = logging.getLogger("vjepa.train")
@@ -64,11 +64,11 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as error:
-        raise WriteError(str(path), error) from error
-    except RuntimeError as error:  # torch's zip writer reports a failed write this way
-        cause = OSError(getattr(error, "errno", None), f"{type(error).__name__}: {error}")
-        raise WriteError(str(path), cause) from error
+    except (OSError, RuntimeError) as error:  # torch's zip writer raises RuntimeError
+        failure = write_failure(str(path), error)
+        if failure is None:
+            raise
+        raise failure from error
     finally:
         if tmp.exists():  # only after a failed write: never leave partial files behind
             tmp.unlink()

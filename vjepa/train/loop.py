@@ -19,6 +19,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 import vjepa
+from vjepa.checkpoints.errors import WriteError
 from vjepa.data.bad_samples import BadSampleTracker
 from vjepa.distributed import DistEnv, gather_objects
 from vjepa.jepa import JEPA
@@ -218,6 +219,21 @@ class Trainer:
                 f"{self.run_dir / 'checkpoints'} predates them"
             )
 
+    def save_periodic(self) -> bool:
+        """A scheduled checkpoint. A failed write (disk full, read-only: the previous file is
+        intact) is logged and training goes on from its in-memory state, to try again at the
+        next checkpoint; the final one raises. Returns whether it was written."""
+        try:
+            self.save()
+        except WriteError as error:
+            if self.step >= self.total_steps:
+                raise
+            log.error("step %d: checkpoint not written: %s; training goes on from memory, "
+                      "next attempt at step %d", self.step, error,
+                      self.step + self.cfg.logging.checkpoint_every)
+            return False
+        return True
+
     def stop_if_requested(self, saved: bool) -> None:
         """After a step: on a stop signal (any rank), checkpoint this step unless `saved`
         already, then raise Interrupted. Signals are caught while `self.stop` is entered."""
@@ -306,7 +322,7 @@ class Trainer:
                 saved = result.finite and (self.step % lg.checkpoint_every == 0
                                            or self.step == self.total_steps)
                 if saved:
-                    self.save()
+                    saved = self.save_periodic()
                 self.stop_if_requested(saved)
 
     def finished(self) -> dict[str, Any]:
