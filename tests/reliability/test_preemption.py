@@ -98,3 +98,17 @@ def test_a_second_ctrl_c_stops_at_once() -> None:
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_importing_the_hold_entry_holds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Slurm tests import hold_entry in the pytest process to submit `hold_entry:train`;
+    the hold must stay in the job (a patch on import held every later in-process run)."""
+    import importlib
+
+    from vjepa.train.loop import Trainer
+
+    before = Trainer.run_step
+    monkeypatch.syspath_prepend(str(HERE))
+    monkeypatch.setenv("VJEPA_TEST_HOLD_STEP", "0")
+    importlib.reload(importlib.import_module("hold_entry"))
+    assert Trainer.run_step is before
