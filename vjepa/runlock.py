@@ -22,6 +22,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from vjepa import distributed
+
 log = logging.getLogger("vjepa")
 
 LOCK_NAME = ".vjepa.lock"
@@ -143,3 +145,18 @@ def folder_lock(folder: str | Path, what: str, name: str = LOCK_NAME) -> Iterato
         yield path
     finally:
         release(path)
+
+
+def acquire_for_job(folder: str | Path, what: str, env: distributed.DistEnv) -> Path | None:
+    """Rank 0 takes the folder's lock (returned; None on the other ranks); every rank raises
+    RunFolderLocked if it cannot, so that no rank starts writing there."""
+    lock, problem = None, None
+    if env.is_main:
+        try:
+            lock = acquire(folder, what)
+        except RunFolderLocked as error:
+            problem = str(error)
+    problem = distributed.broadcast_object(problem)
+    if problem:
+        raise RunFolderLocked(problem)
+    return lock

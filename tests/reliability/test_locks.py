@@ -1,6 +1,7 @@
 """Guarantee 3: one writer per run / output folder. A live owner (pid, host, start time in the
-lock) makes `vjepa train` and `vjepa extract` refuse before writing anything; a stale lock (dead
-pid, recycled pid, an earlier attempt of the same Slurm job) is taken over with a warning."""
+lock) makes `vjepa train`, `vjepa extract` and `vjepa eval` refuse before writing anything; a
+stale lock (dead pid, recycled pid, an earlier attempt of the same Slurm job) is taken over with
+a warning."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from data_fixtures import make_video
+from eval_helpers import tiny_overrides as eval_overrides
+from eval_helpers import tiny_video_encoder, tiny_video_sets
 from official_fakes import vjepa_file
 from train_helpers import run_here, subprocess_env, tiny_overrides
 
@@ -77,6 +80,24 @@ def test_extract_refuses_an_output_folder_a_live_process_holds(
     proc.wait()  # now the lock is stale: taken over, extraction runs
     assert extract_main(args) == 0
     assert (folder / "a.mp4.safetensors").is_file() and not (folder / LOCK_NAME).exists()
+
+
+def test_eval_refuses_a_run_folder_a_live_process_holds(live_owner, tmp_path: Path) -> None:
+    from vjepa.eval.main import compose, run
+
+    folder, proc = live_owner
+    train, test = tiny_video_sets(tmp_path / "data")
+    ckpt = tiny_video_encoder(tmp_path / "enc.pth.tar")
+    overrides = [*eval_overrides(ckpt, train, test, folder), "probe.protocol=knn"]
+    with pytest.raises(RunFolderLocked, match=rf"in use by vjepa train pid {proc.pid} "
+                                              rf".*refusing to start vjepa eval"):
+        run(compose(overrides))
+    assert [p.name for p in folder.iterdir()] == [LOCK_NAME]  # no eval.log, no config.yaml
+    proc.kill()
+    proc.wait()  # the owner is gone: its lock is taken over, the evaluation runs
+    results = run(compose(overrides))
+    assert results["videos"]["test"]["evaluated"] == 8
+    assert (folder / "results.json").is_file() and not (folder / LOCK_NAME).exists()
 
 
 @pytest.mark.parametrize("stale", ["dead pid", "recycled pid", "same slurm job"])

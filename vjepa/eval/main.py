@@ -24,7 +24,7 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from vjepa import distributed
+from vjepa import distributed, runlock
 from vjepa.eval.config import EvalConfig, validate
 from vjepa.train.hydra_config import config_dir as train_config_dir
 from vjepa.train.main import log_to_file, resolve_run_dir
@@ -69,10 +69,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     env = distributed.read_env()
     device = distributed.select_device(env, cfg.device)
     distributed.init_process_group(env, device)
-    handler = None
+    handler = lock = None
     try:
         run_dir = Path(distributed.broadcast_object(resolve_run_dir(cfg)))
         cfg.run_dir = str(run_dir)
+        lock = runlock.acquire_for_job(run_dir, "vjepa eval", env)  # before any write
         if env.is_main:
             handler = log_to_file(run_dir, "eval.log")
             OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
@@ -85,6 +86,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if handler is not None:
             logging.getLogger("vjepa").removeHandler(handler)
             handler.close()
+        if lock is not None:
+            runlock.release(lock)
         distributed.destroy_process_group()
 
 

@@ -125,7 +125,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     try:
         run_dir = Path(distributed.broadcast_object(resolve_run_dir(cfg)))
         cfg.run_dir = str(run_dir)
-        lock = lock_run_dir(run_dir, env)  # before anything is written there
+        lock = runlock.acquire_for_job(run_dir, "vjepa train", env)  # before any write
         if env.is_main:
             handler = log_to_file(run_dir)
         distributed.barrier()
@@ -157,20 +157,6 @@ def train_in(cfg: DictConfig, env: distributed.DistEnv, device: torch.device,
             summary = trainer.train()
     summary["param_digest"] = parameter_digest(trainer.model)
     return summary
-
-
-def lock_run_dir(run_dir: Path, env: distributed.DistEnv) -> Path | None:
-    """Rank 0 takes the run folder's lock; every rank raises RunFolderLocked if it cannot."""
-    lock, problem = None, None
-    if env.is_main:
-        try:
-            lock = runlock.acquire(run_dir, "vjepa train")
-        except runlock.RunFolderLocked as error:
-            problem = str(error)
-    problem = distributed.broadcast_object(problem)
-    if problem:
-        raise runlock.RunFolderLocked(problem)
-    return lock
 
 
 def parameter_digest(module: torch.nn.Module) -> str:
