@@ -73,6 +73,7 @@ class JEPA(nn.Module):
         for p in self.target_encoder.parameters():
             p.requires_grad_(False)
         self.loss_type, self.loss_exp = loss_type, loss_exp
+        self.pack = "off"  # speed.pack: "pad" = all mask groups in one call (models.packing)
 
     @torch.no_grad()
     def target_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ from torch import nn
 from vjepa.masks.apply import apply_masks, repeat_interleave_batch
 from vjepa.models.init import init_weights, rescale_blocks
 from vjepa.models.pos_embed import PosOrder2D
-from vjepa.models.vit import LayerNorm6, TokenGrid, make_blocks
+from vjepa.models.vit import LayerNorm6, TokenGrid, call_block, make_blocks
 
 MaskTokenLayout = Literal["per_config", "single"]
 
@@ -84,6 +84,7 @@ class Predictor(nn.Module):
         self.predictor_proj = nn.Linear(predictor_embed_dim, embed_dim)
         self.apply(partial(init_weights, std=init_std))
         rescale_blocks(self.predictor_blocks)
+        self.grad_checkpointing = False  # speed.activation_checkpointing
 
     def _mask_token(self, mask_index: int) -> torch.Tensor:
         if self.mask_token_layout == "single":
@@ -108,6 +109,18 @@ class Predictor(nn.Module):
         Returns:
             [len(masks_tgt) * len(masks_ctx) * B, Nt, D], mask-major like `apply_masks`.
         """
+        x, n_ctx = self.tokens_in(ctx, masks_ctx, masks_tgt, mask_index)
+        return self.project(self.run_blocks(x)[:, n_ctx:])
+
+    def tokens_in(
+        self,
+        ctx: torch.Tensor,
+        masks_ctx: list[torch.Tensor] | torch.Tensor,
+        masks_tgt: list[torch.Tensor] | torch.Tensor,
+        mask_index: int = 0,
+    ) -> tuple[torch.Tensor, int]:
+        """The blocks' input (arguments as `forward`): [context tokens + positions, mask token +
+        target positions], [len(masks_tgt) * len(masks_ctx) * B, Nc + Nt, Dp], and Nc."""
         masks_ctx = masks_ctx if isinstance(masks_ctx, list) else [masks_ctx]
         masks_tgt = masks_tgt if isinstance(masks_tgt, list) else [masks_tgt]
         batch = len(ctx) // len(masks_ctx)
@@ -117,8 +130,15 @@ class Predictor(nn.Module):
         n_ctx = x.shape[1]
         tgt_pos = repeat_interleave_batch(apply_masks(pos, masks_tgt), batch, len(masks_ctx))
         pred = self._mask_token(mask_index) + tgt_pos  # [nt*nc*B, Nt, Dp]
-        x = torch.cat([x.repeat(len(masks_tgt), 1, 1), pred], dim=1)
+        return torch.cat([x.repeat(len(masks_tgt), 1, 1), pred], dim=1), n_ctx
+
+    def run_blocks(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None
+                   ) -> torch.Tensor:
+        """The blocks and the norm; `attn_mask` [R, 1, 1, L] (True = attend) hides padding."""
         for blk in self.predictor_blocks:
-            x = blk(x)
-        x = self.predictor_norm(x)
-        return self.predictor_proj(x[:, n_ctx:])
+            x = call_block(blk, x, attn_mask, self.grad_checkpointing)
+        return self.predictor_norm(x)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """Normed predictor tokens [R, Nt, Dp] -> predictions [R, Nt, D]."""
+        return self.predictor_proj(x)

@@ -13,6 +13,7 @@ from functools import partial
 import torch
 from timm.models.vision_transformer import Block
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from vjepa.masks.apply import apply_masks
 from vjepa.models.init import init_weights, rescale_blocks
@@ -58,6 +59,15 @@ def make_blocks(
               act_layer=nn.GELU, norm_layer=LayerNorm6)
         for r in rates
     )
+
+
+def call_block(blk: nn.Module, x: torch.Tensor, attn_mask: torch.Tensor | None = None,
+               checkpointing: bool = False) -> torch.Tensor:
+    """One block; with `checkpointing` (and autograd on) its activations are recomputed in the
+    backward pass instead of kept (torch.utils.checkpoint, non-reentrant): same values."""
+    if checkpointing and torch.is_grad_enabled():
+        return checkpoint(blk, x, attn_mask, use_reentrant=False)
+    return blk(x, attn_mask)
 
 
 def _pair(size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -144,6 +154,7 @@ class VisionTransformer(nn.Module):
         self.norm = LayerNorm6(embed_dim)
         self.apply(partial(init_weights, std=init_std))
         rescale_blocks(self.blocks)
+        self.grad_checkpointing = False  # speed.activation_checkpointing
 
     @property
     def num_patches(self) -> int:
@@ -183,9 +194,15 @@ class VisionTransformer(nn.Module):
         x = self.embed(x)  # [B, N, D]
         if masks is not None:
             x = apply_masks(x, masks if isinstance(masks, list) else [masks])
+        return self.run_blocks(x)
+
+    def run_blocks(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None
+                   ) -> torch.Tensor | list[torch.Tensor]:
+        """The blocks and the final norm over embedded tokens [B, K, D]; `attn_mask` [B, 1, 1,
+        K] (True = attend) hides padding (vjepa.models.packing)."""
         outs = []
         for i, blk in enumerate(self.blocks):
-            x = blk(x)
+            x = call_block(blk, x, attn_mask, self.grad_checkpointing)
             if self.out_layers is not None and i in self.out_layers:
                 outs.append(self.norm(x))
         return outs if self.out_layers is not None else self.norm(x)

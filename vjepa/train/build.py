@@ -99,11 +99,12 @@ def build_core(cfg: TrainConfig, rank: int = 0,
     return model, build_collator(cfg.mask, model.encoder.tokens.grid, cfg.seed, rank, collate)
 
 
-def build_optim(model: JEPA, o: OptimConfig, ipe: int) -> tuple[torch.optim.Optimizer, Schedules]:
-    """AdamW over the encoder and predictor, and the lr / wd / EMA schedules of an `optim`
-    config at `ipe` iterations per epoch."""
+def build_optim(model: JEPA, o: OptimConfig, ipe: int, fused: bool = False
+                ) -> tuple[torch.optim.Optimizer, Schedules]:
+    """AdamW over the encoder and predictor (`fused`: speed.fused_adamw resolved), and the
+    lr / wd / EMA schedules of an `optim` config at `ipe` iterations per epoch."""
     optimizer = build_optimizer({"encoder": model.encoder, "predictor": model.predictor},
-                                o.betas, o.eps)
+                                o.betas, o.eps, fused)
     schedules = make_schedules(ipe, o.epochs, o.ipe_scale, o.warmup, o.start_lr, o.lr,
                                o.final_lr, o.weight_decay, o.final_weight_decay, o.ema)
     return optimizer, schedules

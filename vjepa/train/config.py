@@ -70,6 +70,22 @@ class Backend(Choice):
     gloo = "gloo"
 
 
+class Switch(Choice):  # a speed lever: auto = on for CUDA, off on the CPU
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
+class Compile(Choice):  # vjepa.train.speed.compile_blocks
+    auto = "auto"  # blocks on CUDA, off on the CPU
+    off = "off"
+    blocks = "blocks"  # regional torch.compile of every ViT / predictor block
+
+
+class Pack(Choice):  # vjepa.models.packing
+    auto = "auto"  # pad on CUDA, off on the CPU
+    off = "off"  # one encoder and one predictor call per mask group (the official loop)
+    pad = "pad"  # one call for all groups, shorter sequences padded and masked out
 
 
 @dataclass
@@ -223,6 +239,18 @@ class ProbeEvalConfig:
 
 
 @dataclass
+class SpeedConfig:
+    """How a step runs, not what it computes (vjepa.train.speed): each lever gives the plain
+    path's loss and gradients within float tolerance (tests). `auto` = the fast path on CUDA,
+    the plain one on the CPU."""
+
+    fused_adamw: Switch = Switch.auto  # torch's fused AdamW kernel (and the skip on device)
+    compile: Compile = Compile.auto
+    activation_checkpointing: bool = False  # recompute each block in backward (ViT-g/H memory)
+    pack: Pack = Pack.auto
+
+
+@dataclass
 class DistConfig:
     device: Device = Device.auto
     backend: Backend = Backend.auto
@@ -244,6 +272,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     probe: ProbeEvalConfig = field(default_factory=ProbeEvalConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
     dist: DistConfig = field(default_factory=DistConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 

@@ -43,6 +43,8 @@ from vjepa.train.loop import Trainer
 from vjepa.train.probe_eval import build_probe
 from vjepa.train.rerun import with_saved_config
 from vjepa.train.signals import Interrupted
+from vjepa.train.speed import apply as apply_speed
+from vjepa.train.speed import resolve as resolve_speed
 
 log = logging.getLogger("vjepa.train")
 
@@ -93,6 +95,9 @@ def build_trainer(cfg: DictConfig, env: distributed.DistEnv, device: torch.devic
     seed_globals(cfg.seed, env.rank)
     model, collator = build_core(cfg, env.rank, collate_untagged)
     model = model.to(device)
+    speed = resolve_speed(cfg.get("speed"), device)
+    log.info("speed levers: %s", speed.describe())
+    apply_speed(model, speed)
     forward = model
     if env.distributed:
         ids = [device.index] if device.type == "cuda" else None
@@ -105,7 +110,7 @@ def build_trainer(cfg: DictConfig, env: distributed.DistEnv, device: torch.devic
     sampler = StepBatchSampler(len(dataset), cfg.data.batch_size, derive_seed(cfg.seed, DATA_ORDER),
                                env.rank, env.world_size, dataset.sample_weights)
     ipe = iterations_per_epoch(cfg, len(dataset), env.world_size)
-    optimizer, schedules = build_optim(model, o, ipe)
+    optimizer, schedules = build_optim(model, o, ipe, speed.fused_adamw)
     total = o.epochs * ipe if o.max_steps is None else min(o.max_steps, o.epochs * ipe)
     return Trainer(cfg, env, device, run_dir, model, forward, optimizer, scaler, schedules,
                    sampler, collator, dataset, ipe, total,

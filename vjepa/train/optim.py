@@ -34,10 +34,18 @@ def param_groups(modules: dict[str, nn.Module]) -> list[dict]:
 
 
 def build_optimizer(
-    modules: dict[str, nn.Module], betas: Iterable[float] = (0.9, 0.999), eps: float = 1e-8
+    modules: dict[str, nn.Module], betas: Iterable[float] = (0.9, 0.999), eps: float = 1e-8,
+    fused: bool = False,
 ) -> torch.optim.AdamW:
+    """AdamW over the official groups; `fused`: torch's fused kernel (CUDA and CPU), which
+    also reads a `found_inf` flag on the device (vjepa.train.step skips a step with it)."""
     b1, b2 = (float(b) for b in betas)
-    return torch.optim.AdamW(param_groups(modules), betas=(b1, b2), eps=eps)
+    return torch.optim.AdamW(param_groups(modules), betas=(b1, b2), eps=eps,
+                             fused=True if fused else None)
+
+
+def is_fused(optimizer: torch.optim.Optimizer) -> bool:
+    return bool(optimizer.defaults.get("fused"))
 
 
 def apply_schedule(optimizer: torch.optim.Optimizer, lr: float, wd: float) -> None:
