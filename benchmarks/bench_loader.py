@@ -100,7 +100,7 @@ class OfficialStylePipeline(torch.utils.data.Dataset):
 
 def mask_collator() -> Callable[[list[dict]], dict]:
     """collate_samples plus the masks of a V-JEPA step (two 3D multi-block generators)."""
-    from vjepa.masks.seeding import generator_for
+    from vjepa.seeding import generator_for
     from vjepa.train.build import mask_generators
     from vjepa.train.config import MaskConfig
 

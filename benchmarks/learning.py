@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from omegaconf import OmegaConf
 
-from vjepa.masks.seeding import derive_seed
+from vjepa.seeding import derive_seed
 from vjepa.train.build import INIT, build_encoder
 from vjepa.train.checkpoint import load_checkpoint
 from vjepa.train.hydra_config import compose, finalize

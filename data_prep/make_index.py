@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from vjepa.data.index import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from vjepa.data.index import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, list_files
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -35,10 +35,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--relative", action="store_true",
                         help="write paths relative to --out (default: absolute)")
     return parser.parse_args(argv)
-
-
-def list_files(folder: Path, extensions: set[str]) -> list[Path]:
-    return sorted(f for f in folder.rglob("*") if f.suffix.lower() in extensions and f.is_file())
 
 
 def main(argv: list[str] | None = None) -> int:

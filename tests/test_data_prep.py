@@ -102,7 +102,7 @@ def test_resize_videos_reencodes_skips_done_and_logs_failures(kinetics: Path,
     failures = json.loads((out / "failures.json").read_text())
     assert [(Path(f["path"]).name, f["reason"]) for f in failures] == [("broken.mp4",
                                                                         "not_video")]
-    assert not list(out.rglob("*.partial.mp4"))
+    assert not list(out.rglob(".*.tmp-*"))  # no temporary file left
     stamp = first.stat().st_mtime_ns
     (out / "resize_log.jsonl").unlink()  # even without the log, finished files are skipped
     assert script("resize_videos").main(args) == 0

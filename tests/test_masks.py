@@ -6,7 +6,7 @@ import torch
 from vjepa.masks.collator import MaskCollator
 from vjepa.masks.multiblock2d import MultiBlock2D
 from vjepa.masks.multiblock3d import MultiBlock3D
-from vjepa.masks.seeding import derive_seed, generator_for
+from vjepa.seeding import derive_seed, generator_for
 
 
 def ijepa_masks(step: int, batch: int = 6):

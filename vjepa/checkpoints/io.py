@@ -167,21 +167,35 @@ def _respect_umask(tmp: Path) -> None:
         os.chmod(tmp, 0o666 & ~current_umask())
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a folder's contents (a folder: its entries, e.g. a rename) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_write(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds.
 
-    A crash or an exception leaves either the old file or none, never a half-written one; a
-    failed write (disk full, read-only folder) raises `WriteError` naming `path` and the cause.
+    The one atomic write of the package (checkpoints, exports, feature files, reports): the
+    block writes the temporary file, which is then fsync'ed, renamed over `path`, and the
+    folder fsync'ed, so that after a crash (even a power loss) `path` is either the old file
+    or the complete new one, never a torn one. A failed write (disk full, read-only folder)
+    raises `WriteError` naming `path` and the cause.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")  # (writers that go
+    try:                                                   # by the suffix: video containers)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             yield tmp
             _respect_umask(tmp)
+            fsync_path(tmp)
             os.replace(tmp, path)
+            fsync_path(path.parent)
         except Exception as error:
             failure = write_failure(str(path), error)
             if failure is None or failure is error:

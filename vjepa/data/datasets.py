@@ -32,6 +32,7 @@ from PIL import Image, UnidentifiedImageError
 from vjepa.data.decoders import DEFAULT_BACKEND, DecodeError, check_file, read_frames, run_bounded
 from vjepa.data.index import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Sample, mix_sources
 from vjepa.data.sampling import SHORT_POLICIES, resolve_frame_step, sample_clip_indices
+from vjepa.seeding import generator_for
 
 # (uint8 frames [T, H, W, 3], generator) -> [views, C, T, H, W]
 ClipTransform = Callable[[np.ndarray, torch.Generator], torch.Tensor]
@@ -41,8 +42,7 @@ def sample_generator(seed: int, epoch: int, index: int) -> torch.Generator:
     """A generator whose state depends only on ``(seed, epoch, index)`` (well mixed)."""
     if min(seed, epoch, index) < 0:
         raise ValueError(f"seed, epoch, index must be >= 0, got {seed}, {epoch}, {index}")
-    high, low = np.random.SeedSequence([seed, epoch, index]).generate_state(2, dtype=np.uint32)
-    return torch.Generator().manual_seed((int(high) << 31) ^ int(low))
+    return generator_for(seed, epoch, index)
 
 
 class ClipDataset(torch.utils.data.Dataset):

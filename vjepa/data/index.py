@@ -9,7 +9,7 @@ labelled in sorted name order.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,21 +51,24 @@ def read_index_file(path: str | Path) -> list[Sample]:
     return samples
 
 
+def list_files(folder: str | Path, extensions: Iterable[str]) -> list[Path]:
+    """Every file below `folder` (any depth) whose suffix is one of `extensions` (any case),
+    sorted by path: the one folder scan of the package (training sets, extract, make_index)."""
+    allowed = {e.lower() for e in extensions}
+    return sorted(f for f in Path(folder).rglob("*") if f.suffix.lower() in allowed and f.is_file())
+
+
 def scan_folder(root: str | Path, extensions: Sequence[str]) -> tuple[list[Sample], list[str]]:
     """``root/<class>/<file>`` -> samples (sorted by class then file) and class names."""
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root} is not a folder")
     classes = sorted(d.name for d in root.iterdir() if d.is_dir())
-    allowed = {e.lower() for e in extensions}
-    samples = [
-        Sample(str(file), label)
-        for label, name in enumerate(classes)
-        for file in sorted((root / name).rglob("*"))
-        if file.suffix.lower() in allowed and file.is_file()
-    ]
+    samples = [Sample(str(file), label) for label, name in enumerate(classes)
+               for file in list_files(root / name, extensions)]
     if not samples:
-        raise ValueError(f"no files with extensions {sorted(allowed)} under {root}/<class>/")
+        raise ValueError(f"no files with extensions {sorted({e.lower() for e in extensions})} "
+                         f"under {root}/<class>/")
     return samples, classes
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from vjepa.checkpoints.io import atomic_write
 from vjepa.data.decoders import DEFAULT_BACKEND, DecodeError, check_file, open_video, run_bounded
 from vjepa.data.encode import write_video
 
@@ -132,12 +133,9 @@ def reencode_video(src: str, dst: str, short_side: int = 256, gop: int = 16, crf
 
     if short_side < 2 or gop < 1:
         raise ValueError(f"short_side must be >= 2 and gop >= 1, got {short_side}, {gop}")
-    out = Path(dst)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.stem + ".partial" + out.suffix)
     try:
         check_file(src)
-        with av.open(src) as container:
+        with atomic_write(dst) as tmp, av.open(src) as container:  # tmp keeps dst's suffix
             if not container.streams.video:
                 raise DecodeError(src, "not_video", "no video stream")
             stream = container.streams.video[0]
@@ -150,13 +148,10 @@ def reencode_video(src: str, dst: str, short_side: int = 256, gop: int = 16, crf
             first = next(frames, None)
             if first is None:
                 raise DecodeError(src, "short_decode", "no frame decodes")
-            count = write_video(partial, itertools.chain([first], frames), fps=Fraction(rate),
+            count = write_video(tmp, itertools.chain([first], frames), fps=Fraction(rate),
                                 gop=gop, crf=crf, preset=preset)
     except DecodeError as error:
-        partial.unlink(missing_ok=True)
         return {"ok": False, "reason": error.reason, "detail": error.detail}
     except av.error.FFmpegError as error:
-        partial.unlink(missing_ok=True)
         return {"ok": False, "reason": "not_video", "detail": str(error)}
-    partial.replace(out)
     return {"ok": True, "frames": count, "width": width, "height": height}

@@ -34,16 +34,20 @@ from tqdm import tqdm
 
 from vjepa.checkpoints.checksums import metadata_with_checksums
 from vjepa.checkpoints.errors import CheckpointError, WriteError
-from vjepa.checkpoints.io import atomic_write, read_safetensors
+from vjepa.checkpoints.io import SAFETENSORS_SUFFIX, atomic_write, read_safetensors
 from vjepa.data.decoders import DEFAULT_BACKEND, DecodeError
-from vjepa.data.index import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, read_index_file, scan_folder
+from vjepa.data.index import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    list_files,
+    read_index_file,
+    scan_folder,
+)
 from vjepa.distributed import read_env, select_device
 from vjepa.eval.extract_fresh import FINGERPRINT_KEY, find_stale, fingerprint, refusal
 from vjepa.features import Features, extract_features
 from vjepa.pretrained import Pretrained, load_pretrained
 from vjepa.runlock import LOCK_NAME, RunFolderLocked, folder_lock
-
-SUFFIX = ".safetensors"
 
 
 @dataclass
@@ -80,10 +84,10 @@ def list_inputs(inputs: str | Path, extensions: list[str]
     training (`scan_folder`: classes in sorted name order); files directly in root get none."""
     inputs = Path(inputs)
     if inputs.is_dir():
-        allowed = {e.lower() for e in extensions}
-        files = sorted(p for p in inputs.rglob("*") if p.is_file() and p.suffix.lower() in allowed)
+        files = list_files(inputs, extensions)
         if not files:
-            raise ValueError(f"no files with extensions {sorted(allowed)} under {inputs}")
+            raise ValueError(f"no files with extensions {sorted({e.lower() for e in extensions})} "
+                             f"under {inputs}")
         in_classes = [p for p in files if p.parent != inputs]
         samples = scan_folder(inputs, extensions)[0] if in_classes else []
         return files, {Path(s.path): s.label for s in samples}, inputs
@@ -100,7 +104,7 @@ def list_inputs(inputs: str | Path, extensions: list[str]
 
 
 def output_path(file: Path, root: Path, out_dir: Path) -> Path:
-    return out_dir / (str(file.relative_to(root)) + SUFFIX)
+    return out_dir / (str(file.relative_to(root)) + SAFETENSORS_SUFFIX)
 
 
 def _device(name: str) -> torch.device:

@@ -13,6 +13,7 @@ from vjepa.eval.engine import Context
 from vjepa.eval.metrics import Counts
 from vjepa.eval.report import plot_confusion, plot_curves, write_json
 from vjepa.eval.sweep import ProbeSweep
+from vjepa.train.logs import METRICS_CSV
 
 
 def choose(held: list[Counts] | None) -> tuple[int, list[float] | None]:
@@ -77,7 +78,7 @@ def finish(ctx: Context, sweep: ProbeSweep | None, held: list[Counts] | None,
         write_json(ctx.run_dir / "results.json", results)
         plot_confusion(chosen_counts.confusion, ctx.run_dir / "plots" / "confusion.png",
                        f"{c.experiment} {labels[chosen]}: top-1 {results['test']['top1']:.1f}%")
-        plot_curves(ctx.run_dir / "metrics.csv", ctx.run_dir / "plots" / "curves.png")
+        plot_curves(ctx.run_dir / METRICS_CSV, ctx.run_dir / "plots" / "curves.png")
         if sweep is not None:
             results["probe_file"] = str(_save_probe(ctx, sweep, chosen))
     return results

@@ -20,8 +20,7 @@ from submitit.core.utils import JobPaths
 from submitit.slurm.slurm import SlurmInfoWatcher
 
 from vjepa.launch.records import RECORDS_FILE, JobRecord, read_records
-
-METRICS_FILE = "metrics.csv"  # written by the training engine in the run folder
+from vjepa.train.logs import METRICS_CSV
 
 
 @dataclass(frozen=True)
@@ -81,7 +80,7 @@ def local_state(record: JobRecord) -> str:
 def read_progress(run_dir: Path) -> Progress | None:
     """Step and loss of the last complete row of ``<run_dir>/metrics.csv`` (None before the
     first row)."""
-    path = run_dir / METRICS_FILE
+    path = run_dir / METRICS_CSV
     if not path.is_file():
         return None
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import torch
 from torch.utils.data import default_collate
 
-from vjepa.masks.seeding import generator_for
+from vjepa.seeding import generator_for
 
 MaskGroups = list[list[torch.Tensor]]
 

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from vjepa.masks.seeding import randint
+from vjepa.seeding import randint
 
 Range = tuple[float, float]
 

@@ -12,7 +12,7 @@ import math
 import torch
 
 from vjepa.masks.multiblock2d import Range, _check_range, stack_truncated
-from vjepa.masks.seeding import randint, uniform
+from vjepa.seeding import randint, uniform
 
 
 class MultiBlock3D:

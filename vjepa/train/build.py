@@ -16,9 +16,9 @@ from vjepa.jepa import JEPA
 from vjepa.masks.collator import MaskCollator, MaskGenerator
 from vjepa.masks.multiblock2d import MultiBlock2D
 from vjepa.masks.multiblock3d import MultiBlock3D
-from vjepa.masks.seeding import derive_seed
 from vjepa.models.predictor import Predictor
 from vjepa.models.vit import VisionTransformer, vit_size
+from vjepa.seeding import derive_seed
 from vjepa.train.config import (
     Mask2DConfig,
     Mask3DConfig,

@@ -30,49 +30,28 @@ import numpy as np
 import torch
 
 from vjepa.checkpoints.checksums import with_checksums
-from vjepa.checkpoints.errors import CheckpointError, write_failure
-from vjepa.checkpoints.io import read_torch_checkpoint
+from vjepa.checkpoints.errors import CheckpointError
+from vjepa.checkpoints.io import atomic_write, read_torch_checkpoint
+from vjepa.checkpoints.layouts import TRAIN_FORMAT
 
 log = logging.getLogger("vjepa.train")
 
-FORMAT = "vjepa-checkpoint-v1"
+FORMAT = TRAIN_FORMAT  # "vjepa-checkpoint-v1", defined where the layouts are detected
 LATEST = "latest.pt"
 REQUIRED_KEYS = ("encoder", "predictor", "target_encoder", "optimizer", "scaler", "step",
                  "epoch", "rng", "sampler", "config", "version", "format")
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_save(obj: Any, path: str | Path) -> Path:
-    """torch.save to a temp file beside `path`, fsync, rename over `path`, fsync the folder.
+    """torch.save `obj` to `path` through `atomic_write` (temp file, fsync, rename, fsync of
+    the folder).
 
     Raises:
         WriteError: the write failed (ENOSPC, EROFS, EACCES, ...); `path` is untouched.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as error:  # torch's zip writer raises RuntimeError
-        failure = write_failure(str(path), error)
-        if failure is None:
-            raise
-        raise failure from error
-    finally:
-        if tmp.exists():  # only after a failed write: never leave partial files behind
-            tmp.unlink()
-    _fsync_dir(path.parent)
+    with atomic_write(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
     return path
 
 

@@ -27,7 +27,7 @@ from vjepa.data.synthetic import (
     make_synthetic_videos,
 )
 from vjepa.masks.collator import MaskCollator
-from vjepa.masks.seeding import generator_for
+from vjepa.seeding import generator_for
 from vjepa.train.signals import ignore_in_worker
 
 

@@ -24,7 +24,7 @@ from vjepa.data.bad_samples import BadSampleTracker
 from vjepa.distributed import DistEnv, gather_objects
 from vjepa.jepa import JEPA
 from vjepa.masks.collator import MaskCollator
-from vjepa.masks.seeding import derive_seed
+from vjepa.seeding import derive_seed
 from vjepa.train.build import WORKERS
 from vjepa.train.checkpoint import (
     FORMAT,

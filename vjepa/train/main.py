@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 import vjepa
 from vjepa import distributed, runlock
 from vjepa.data.bad_samples import BadSampleTracker
-from vjepa.masks.seeding import derive_seed
+from vjepa.seeding import derive_seed
 from vjepa.train.build import DATA_ORDER, GLOBALS, INIT, build_core, build_optim
 from vjepa.train.data import (
     StepBatchSampler,
@@ -41,7 +41,7 @@ from vjepa.train.failures import check_sources, failure_logged
 from vjepa.train.hydra_config import PRIMARY_NAME, config_dir, finalize, register_schema
 from vjepa.train.loop import Trainer
 from vjepa.train.probe_eval import build_probe
-from vjepa.train.rerun import with_saved_config
+from vjepa.train.rerun import SAVED_CONFIG, with_saved_config
 from vjepa.train.signals import Interrupted
 from vjepa.train.speed import apply as apply_speed
 from vjepa.train.speed import resolve as resolve_speed
@@ -71,7 +71,7 @@ def log_to_file(run_dir: Path, name: str = "train.log") -> logging.Handler:
 
 def write_run_files(cfg: DictConfig, run_dir: Path) -> None:
     """The resolved config and the versions this (possibly resumed) run trains with."""
-    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    OmegaConf.save(cfg, run_dir / SAVED_CONFIG, resolve=True)
     (run_dir / "version.txt").write_text(f"vjepa {vjepa.__version__}\ntorch {torch.__version__}\n")
 
 
