@@ -60,6 +60,34 @@ def test_masked_forward_equals_slow_reference():
     torch.testing.assert_close(enc(x, masks), torch.cat(rows), rtol=1e-5, atol=1e-5)
 
 
+def test_forward_intermediates_equal_the_blocks_run_by_hand():
+    """forward_intermediates(x, indices) = the final norm of each block's output, computed
+    block by block here, in the order asked (repeats and negative indices included); the final
+    layer equals forward; an int n = the last n blocks; bad indices name the depth."""
+    enc = VisionTransformer(img_size=32, patch_size=8, num_frames=4, tubelet_size=2,
+                            embed_dim=48, depth=3, num_heads=4).eval()
+    x = torch.randn(2, 3, 4, 32, 32)
+    masks = [torch.tensor([[0, 5, 9, 31], [2, 3, 4, 30]])]
+    with torch.no_grad():
+        h = apply_masks(enc.patch_embed(x) + enc.pos_embed, masks)
+        by_hand = []
+        for blk in enc.blocks:
+            h = blk(h)
+            by_hand.append(enc.norm(h))
+        got = enc.forward_intermediates(x, [2, 0, -3, 1], masks=masks)
+        assert len(got) == 4
+        for out, i in zip(got, [2, 0, 0, 1], strict=True):
+            torch.testing.assert_close(out, by_hand[i], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(enc.forward_intermediates(x, [-1])[0], enc(x))
+        last_two = enc.forward_intermediates(x, 2, masks=masks)
+        torch.testing.assert_close(torch.stack(last_two), torch.stack(by_hand[1:]))
+    assert not hasattr(enc, "out_layers")  # no mutable switch: the output is the call's choice
+    with pytest.raises(ValueError, match=r"layers \[3\] out of range .* depth 3"):
+        enc.forward_intermediates(x, [0, 3])
+    with pytest.raises(ValueError, match="1 <= n <= 3"):
+        enc.forward_intermediates(x, 0)
+
+
 def test_other_resolution_and_frames_interpolate():
     enc = tiny(VIDEO)
     assert enc(torch.randn(1, 3, 8, 48, 40)).shape == (1, 4 * 6 * 5, 48)

@@ -17,9 +17,9 @@ never sit in memory whole. Preprocessing is the official evaluation one: short s
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -106,20 +106,13 @@ def _resolve(encoder: VisionTransformer | Pretrained, preprocess: Preprocessing 
     return model, preprocess
 
 
-@contextmanager
-def _out_layers(model: VisionTransformer, layers: tuple[int, ...] | None) -> Iterator[None]:
-    """Temporarily ask the encoder for the normed outputs of `layers` (None: final output only,
-    also for an encoder built with its own `out_layers`)."""
-    depth = len(model.blocks)
-    bad = [i for i in layers or () if not -depth <= i < depth]
-    if bad:
-        raise ValueError(f"layers {bad} out of range for an encoder of depth {depth}")
-    saved = model.out_layers
-    model.out_layers = None if layers is None else tuple(sorted({i % depth for i in layers}))
-    try:
-        yield
-    finally:
-        model.out_layers = saved
+def encode_layers(model: VisionTransformer, clips: torch.Tensor,
+                  layers: Sequence[int] | None) -> torch.Tensor:
+    """The encoder's final output [B, N, D], or for `layers` their normed outputs stacked in
+    the order given [B, L, N, D] (`VisionTransformer.forward_intermediates`)."""
+    if layers is None:
+        return model(clips)
+    return torch.stack(model.forward_intermediates(clips, list(layers)), dim=1)
 
 
 def _encode(model: VisionTransformer, clips: torch.Tensor, layers: tuple[int, ...] | None,
@@ -129,12 +122,8 @@ def _encode(model: VisionTransformer, clips: torch.Tensor, layers: tuple[int, ..
     clips = clips.to(device, non_blocking=True)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda"
                 else nullcontext())
-    with torch.no_grad(), autocast, _out_layers(model, layers):
-        out = model(clips)
-    if layers is not None:
-        depth = len(model.blocks)
-        order = sorted({i % depth for i in layers})
-        out = torch.stack([out[order.index(i % depth)] for i in layers], dim=1)  # [B, L, N, D]
+    with torch.no_grad(), autocast:
+        out = encode_layers(model, clips, layers)
     if pool == "mean":
         out = out.mean(dim=-2)
     return out.float().cpu()

@@ -17,7 +17,7 @@ from contextlib import nullcontext
 
 import torch
 
-from vjepa.features import _out_layers
+from vjepa.features import encode_layers
 from vjepa.models.vit import VisionTransformer
 
 
@@ -32,12 +32,8 @@ def encode(model: VisionTransformer, clips: torch.Tensor, layers: Sequence[int] 
         clips = clips.expand(-1, -1, model.tokens.num_frames, -1, -1)
     amp = bf16 and device.type == "cuda"
     ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
-    with ctx, _out_layers(model, tuple(layers) if layers is not None else None):
-        out = model(clips)
-    if layers is not None:
-        depth = len(model.blocks)
-        order = sorted({i % depth for i in layers})
-        out = torch.stack([out[order.index(i % depth)] for i in layers], dim=1)
+    with ctx:
+        out = encode_layers(model, clips, layers)
     return out.float()
 
 

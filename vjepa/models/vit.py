@@ -7,6 +7,7 @@ wrapper prefixes (`module.`, `module.backbone.`), so official weights map one-to
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 
@@ -116,7 +117,6 @@ class VisionTransformer(nn.Module):
         num_frames: 1 builds the 2D image model (Conv2d patches); >1 the tubelet video model.
         uniform_power: 3D table with equal widths for t, h, w (V-JEPA recipes).
         pos_order: 2D table layout, "hw" (V-JEPA) or "wh" (official I-JEPA); see pos_embed.py.
-        out_layers: if given, forward returns the normed outputs of these block indices.
     """
 
     def __init__(
@@ -135,14 +135,12 @@ class VisionTransformer(nn.Module):
         init_std: float = 0.02,
         uniform_power: bool = False,
         pos_order: PosOrder2D = "hw",
-        out_layers: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} not divisible by num_heads {num_heads}")
         self.tokens = TokenGrid(img_size, patch_size, num_frames, tubelet_size)
         self.embed_dim, self.num_heads = embed_dim, num_heads
-        self.out_layers = tuple(out_layers) if out_layers is not None else None
         if self.tokens.is_video:
             self.patch_embed = PatchEmbed3D(patch_size, tubelet_size, in_chans, embed_dim)
         else:
@@ -183,7 +181,7 @@ class VisionTransformer(nn.Module):
 
     def forward(
         self, x: torch.Tensor, masks: list[torch.Tensor] | torch.Tensor | None = None
-    ) -> torch.Tensor | list[torch.Tensor]:
+    ) -> torch.Tensor:
         """Args:
             x: [B, C, H, W] (image) or [B, C, T, H, W] (video).
             masks: keep-index tensors [B, K]; the outputs of several masks are concatenated along
@@ -196,16 +194,45 @@ class VisionTransformer(nn.Module):
             x = apply_masks(x, masks if isinstance(masks, list) else [masks])
         return self.run_blocks(x)
 
-    def run_blocks(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None
-                   ) -> torch.Tensor | list[torch.Tensor]:
+    def run_blocks(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         """The blocks and the final norm over embedded tokens [B, K, D]; `attn_mask` [B, 1, 1,
         K] (True = attend) hides padding (vjepa.models.packing)."""
-        outs = []
-        for i, blk in enumerate(self.blocks):
+        for blk in self.blocks:
             x = call_block(blk, x, attn_mask, self.grad_checkpointing)
-            if self.out_layers is not None and i in self.out_layers:
-                outs.append(self.norm(x))
-        return outs if self.out_layers is not None else self.norm(x)
+        return self.norm(x)
+
+    def block_indices(self, indices: int | Sequence[int]) -> list[int]:
+        """`indices` as block numbers in [0, depth): an int n means the last n blocks; negative
+        indices count from the end (-1 = the last block)."""
+        depth = len(self.blocks)
+        if isinstance(indices, int):
+            if not 0 < indices <= depth:
+                raise ValueError(f"indices={indices}: the last n blocks needs 1 <= n <= {depth}")
+            return list(range(depth - indices, depth))
+        bad = [i for i in indices if not -depth <= i < depth]
+        if bad or not indices:
+            raise ValueError(f"layers {bad or list(indices)} out of range for an encoder of "
+                             f"depth {depth}")
+        return [i % depth for i in indices]
+
+    def forward_intermediates(
+        self, x: torch.Tensor, indices: int | Sequence[int],
+        masks: list[torch.Tensor] | torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
+        """The final-normed outputs [B * len(masks), K, D] of blocks `indices` (see
+        `block_indices`), in the order asked (as timm's `forward_intermediates`); the blocks
+        after the deepest one asked are not run. `forward(x)` is
+        `forward_intermediates(x, [-1])[0]`."""
+        wanted = self.block_indices(indices)
+        x = self.embed(x)
+        if masks is not None:
+            x = apply_masks(x, masks if isinstance(masks, list) else [masks])
+        normed: dict[int, torch.Tensor] = {}
+        for i, blk in enumerate(self.blocks[: max(wanted) + 1]):
+            x = call_block(blk, x, None, self.grad_checkpointing)
+            if i in wanted:
+                normed[i] = self.norm(x)
+        return [normed[i] for i in wanted]
 
 
 def build_vit(
