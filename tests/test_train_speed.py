@@ -9,6 +9,7 @@ import pytest
 import torch
 from train_helpers import load_latest, run_here, tiny_overrides
 
+from vjepa.models.packing import packed_predictions, pad_stack
 from vjepa.smoke import tiny_jepa
 from vjepa.train.optim import build_optimizer, is_fused
 from vjepa.train.speed import Speed, apply, compile_blocks, resolve
@@ -105,3 +106,56 @@ def test_vjepa_train_builds_with_the_speed_keys(tmp_path):
     for key, value in runs["plain"]["encoder"].items():
         assert torch.equal(value, runs["fast"]["encoder"][key]), key
         torch.testing.assert_close(value, runs["fused"]["encoder"][key], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("frames", [1, 4])
+def test_packed_groups_give_the_per_group_loss_and_grads(frames):
+    x, enc, pred = batch(frames)
+    if frames > 1:  # the two V-JEPA mask configurations give contexts of different lengths
+        assert enc[0][0].shape[1] != enc[1][0].shape[1]
+    plain = plain_model(frames)
+    fast = apply(copy.deepcopy(plain), Speed(pack="pad"))
+    assert fast.pack == "pad"
+    loss_a, grads_a = loss_and_grads(plain, x, enc, pred)
+    loss_b, grads_b = loss_and_grads(fast, x, enc, pred)
+    torch.testing.assert_close(loss_a, loss_b, rtol=1e-13, atol=1e-14)
+    assert_close_grads(grads_a, grads_b, rtol=1e-11, atol=1e-13)
+
+
+def test_packed_predictions_equal_each_group_alone():
+    x, enc, pred = batch(4)
+    model = plain_model(4)
+    with torch.no_grad():
+        alone = [model.predictor(model.encoder(x, e), e, p, mask_index=g)
+                 for g, (e, p) in enumerate(zip(enc, pred, strict=True))]
+        packed = packed_predictions(model.encoder, model.predictor, x, enc, pred)
+    assert [a.shape for a in alone] == [p.shape for p in packed]
+    for a, p in zip(alone, packed, strict=True):
+        torch.testing.assert_close(a, p, rtol=1e-12, atol=1e-13)
+
+
+def test_pad_stack_masks_exactly_the_padding():
+    seqs = [torch.ones(2, 3, 1), torch.ones(1, 5, 1)]
+    packed, keep = pad_stack(seqs)
+    assert packed.shape == (3, 5, 1) and keep.shape == (3, 1, 1, 5)
+    assert keep[:, 0, 0].sum(1).tolist() == [3, 3, 5]
+    assert packed[:2, 3:].abs().sum() == 0
+    assert pad_stack([torch.ones(2, 3, 1)] * 2)[1] is None
+
+
+FAST = ["speed.fused_adamw=on", "speed.pack=pad", "speed.activation_checkpointing=true"]
+
+
+def test_fast_path_run_resumes_bit_identically_and_matches_the_plain_run(tmp_path):
+    cache = tmp_path / "cache"
+    run_here(tiny_overrides(tmp_path / "plain", cache, steps=4))
+    run_here(tiny_overrides(tmp_path / "fast", cache, steps=4) + FAST)
+    run_here(tiny_overrides(tmp_path / "cut", cache, steps=4) + FAST + ["optim.max_steps=2"])
+    assert load_latest(tmp_path / "cut")["step"] == 2
+    run_here(tiny_overrides(tmp_path / "cut", cache, steps=4) + FAST)
+    plain, fast, cut = (load_latest(tmp_path / n) for n in ("plain", "fast", "cut"))
+    assert cut["step"] == fast["step"] == 4
+    for part in ("encoder", "predictor", "target_encoder"):
+        for key, value in fast[part].items():
+            assert torch.equal(value, cut[part][key]), (part, key)
+            torch.testing.assert_close(value, plain[part][key], rtol=1e-4, atol=1e-5)

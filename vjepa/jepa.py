@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vjepa.masks.apply import apply_masks, repeat_interleave_batch
+from vjepa.models.packing import packed_predictions
 from vjepa.models.predictor import Predictor
 from vjepa.models.vit import VisionTransformer
 
@@ -101,9 +102,8 @@ class JEPA(nn.Module):
         h = self.target_features(x)  # [B, N, D]
         batch = h.shape[0]
         loss = h.new_zeros((), dtype=torch.float32)
-        for g, (enc, pred) in enumerate(zip(masks_enc, masks_pred, strict=True)):
-            z = self.encoder(x, enc)  # [len(enc) * B, Nc, D]
-            p = self.predictor(z, enc, pred, mask_index=g)  # [len(pred) * len(enc) * B, Nt, D]
+        preds = self.predictions(x, masks_enc, masks_pred)
+        for p, enc, pred in zip(preds, masks_enc, masks_pred, strict=True):
             t = repeat_interleave_batch(apply_masks(h, pred), batch, len(enc))
             loss = loss + prediction_loss(p, t, self.loss_type, self.loss_exp)
         return JEPAOutput(
@@ -112,6 +112,18 @@ class JEPA(nn.Module):
             num_context=sum(m.shape[1] for grp in masks_enc for m in grp),
             num_target=sum(m.shape[1] for grp in masks_pred for m in grp),
         )
+
+    def predictions(self, x: torch.Tensor, masks_enc: list[list[torch.Tensor]],
+                    masks_pred: list[list[torch.Tensor]]) -> list[torch.Tensor]:
+        """Per group g the predictor's output [len(pred) * len(enc) * B, Nt, D] for the
+        context masks_enc[g] (mask token g): one encoder and predictor call per group, or with
+        pack="pad" one call for all groups (vjepa.models.packing, same values)."""
+        if self.pack == "pad" and len(masks_enc) > 1:
+            return packed_predictions(self.encoder, self.predictor, x, masks_enc, masks_pred)
+        if self.pack not in ("off", "pad"):
+            raise ValueError(f"pack must be 'off' or 'pad', got {self.pack!r}")
+        return [self.predictor(self.encoder(x, enc), enc, pred, mask_index=g)
+                for g, (enc, pred) in enumerate(zip(masks_enc, masks_pred, strict=True))]
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:
