@@ -126,11 +126,20 @@ class JEPA(nn.Module):
                 for g, (enc, pred) in enumerate(zip(masks_enc, masks_pred, strict=True))]
 
     @torch.no_grad()
-    def update_target(self, momentum: float) -> None:
-        """EMA: target = m * target + (1 - m) * online, over all encoder parameters."""
+    def update_target(self, momentum: float, apply: torch.Tensor | None = None) -> None:
+        """EMA: target = m * target + (1 - m) * online, over all encoder parameters.
+
+        `apply`: a 0-d bool device flag; where false the momentum is 1 (target unchanged),
+        decided on the device (a skipped step, vjepa.train.step)."""
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"EMA momentum must be in [0, 1], got {momentum}")
         tgt = list(self.target_encoder.parameters())
         src = [p.detach() for p in self.encoder.parameters()]
-        torch._foreach_mul_(tgt, momentum)
-        torch._foreach_add_(tgt, src, alpha=1.0 - momentum)
+        if apply is None:
+            torch._foreach_mul_(tgt, momentum)
+            torch._foreach_add_(tgt, src, alpha=1.0 - momentum)
+            return
+        keep = torch.where(apply, momentum, 1.0).to(tgt[0].dtype)
+        take = torch.where(apply, 1.0 - momentum, 0.0).to(tgt[0].dtype)
+        torch._foreach_mul_(tgt, keep)
+        torch._foreach_add_(tgt, torch._foreach_mul(src, take))

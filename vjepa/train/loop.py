@@ -78,10 +78,12 @@ class Trainer:
     window_start: float = 0.0  # throughput window: start time and samples since
     window_samples: int = 0
     probe: Any = None  # vjepa.train.probe_eval.InTrainingProbe (rank 0, probe.every > 0)
+    pending: list = field(default_factory=list)  # (step, device finite flag) not yet read
 
     # ---- checkpoints -------------------------------------------------------------------
     def state(self) -> dict:
         """Checkpoint dict (see vjepa.train.checkpoint); collective: every rank must call."""
+        self.settle()
         rng = gather_objects(capture_rng())
         accum = self.cfg.optim.accum_steps
         return {
@@ -193,29 +195,56 @@ class Trainer:
         result = optimizer_step(self.model, self.forward, [(b, e, p) for b, e, p in micro],
                                 self.optimizer, self.scaler, self.device, o.dtype, clip,
                                 momentum)
-        self.count_nonfinite(result.finite)
         values = {"lr": lr, "wd": wd, "momentum": momentum, "data_s": data_s,
                   "context_tokens": result.num_context, "target_tokens": result.num_target}
-        if result.finite:  # a skipped step's loss and gradients would poison the means
-            values.update(loss=result.loss, grad_norm_encoder=result.grad_norm_encoder,
-                          grad_norm_predictor=result.grad_norm_predictor)
+        measured = {"loss": result.loss, "grad_norm_encoder": result.grad_norm_encoder,
+                    "grad_norm_predictor": result.grad_norm_predictor}
+        if isinstance(result.finite, torch.Tensor):  # decided on the device: read later
+            self.pending.append((step, result.finite))
+            for name, value in measured.items():
+                self.sums.add_masked(name, value, result.finite)
+            if self.read_due(step + 1):
+                self.settle()
+        else:
+            self.count_nonfinite(result.finite, step)
+            if result.finite:  # a skipped step's loss and gradients would poison the means
+                values.update(measured)
         values["compute_s"] = time.perf_counter() - t0
         for name, value in values.items():
             self.sums.add(name, value)
         return result
 
-    def count_nonfinite(self, finite: bool) -> None:
+    def read_due(self, step: int) -> bool:
+        """Whether the step that ends at `step` reads device values: a metric row, a
+        checkpoint or the last step."""
+        lg = self.cfg.logging
+        return (step % lg.log_every == 0 or step % lg.checkpoint_every == 0
+                or step >= self.total_steps)
+
+    def settle(self) -> None:
+        """Read the pending device finite flags (one transfer) and count them in step order,
+        exactly as if each had been read in its step."""
+        if not self.pending:
+            return
+        steps = [s for s, _ in self.pending]
+        flags = torch.stack([f for _, f in self.pending]).tolist()
+        self.pending.clear()
+        for step, finite in zip(steps, flags, strict=True):
+            self.count_nonfinite(bool(finite), step)
+
+    def count_nonfinite(self, finite: bool, step: int) -> None:
         if finite:
             self.nonfinite_run = 0
             return
         self.nonfinite_run += 1
         self.nonfinite_total += 1
         log.warning("step %d: non-finite loss, update skipped (%d in a row, %d in total)",
-                    self.step, self.nonfinite_run, self.nonfinite_total)
+                    step, self.nonfinite_run, self.nonfinite_total)
         if self.nonfinite_run >= self.cfg.optim.max_nonfinite:
+            self.pending.clear()
             raise NonFiniteLossError(
                 f"{self.nonfinite_run} non-finite losses in a row (optim.max_nonfinite="
-                f"{self.cfg.optim.max_nonfinite}) at step {self.step}; the last checkpoint in "
+                f"{self.cfg.optim.max_nonfinite}) at step {step}; the last checkpoint in "
                 f"{self.run_dir / 'checkpoints'} predates them"
             )
 
@@ -319,8 +348,8 @@ class Trainer:
                     self.probe.after_step(self.model.target_encoder, self.step, self.ipe,
                                           self.total_steps)
                 self.maybe_log(result, writer, bar)
-                saved = result.finite and (self.step % lg.checkpoint_every == 0
-                                           or self.step == self.total_steps)
+                saved = (self.step % lg.checkpoint_every == 0
+                         or self.step == self.total_steps) and bool(result.finite)
                 if saved:
                     saved = self.save_periodic()
                 self.stop_if_requested(saved)

@@ -12,6 +12,8 @@ All stay on the device; nothing here reads a value back to the host.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -54,6 +56,16 @@ class MetricSums:
         self.tensors: dict[str, torch.Tensor] = {}
         self.floats: dict[str, float] = {}
         self.counts: dict[str, int] = {}
+        self.masked_counts: dict[str, torch.Tensor] = {}
+
+    def add_masked(self, name: str, value: torch.Tensor, keep: torch.Tensor) -> None:
+        """Add `value` where the device flag `keep` is true (counted on the device too): the
+        mean of the kept values, NaN when none was kept, without a host read now."""
+        v = torch.where(keep, value.detach().float(), 0.0)
+        k = keep.float()
+        self.tensors[name] = self.tensors[name] + v if name in self.tensors else v
+        self.masked_counts[name] = (self.masked_counts[name] + k if name in self.masked_counts
+                                    else k)
 
     def add(self, name: str, value: torch.Tensor | float) -> None:
         if isinstance(value, torch.Tensor):
@@ -65,12 +77,16 @@ class MetricSums:
 
     def read(self) -> dict[str, float]:
         out = dict(self.floats)
+        counts: dict[str, float] = dict(self.counts)
         if self.tensors:
-            names = list(self.tensors)
-            values = torch.stack([self.tensors[n] for n in names]).cpu().tolist()
-            out.update(zip(names, values, strict=True))
-        means = {n: v / self.counts[n] for n, v in out.items()}
+            names, masked = list(self.tensors), list(self.masked_counts)
+            values = torch.stack([self.tensors[n] for n in names]
+                                 + [self.masked_counts[n] for n in masked]).cpu().tolist()
+            out.update(zip(names, values[:len(names)], strict=True))
+            counts.update(zip(masked, values[len(names):], strict=True))
+        means = {n: v / counts[n] if counts[n] else math.nan for n, v in out.items()}
         self.tensors.clear()
+        self.masked_counts.clear()
         self.floats.clear()
         self.counts.clear()
         return means

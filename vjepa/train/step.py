@@ -1,6 +1,11 @@
 """One optimizer step: micro-batches (gradient accumulation), autocast, scaler, clipping, skip
-on a non-finite loss or gradient norm (of either module), EMA. Reads nothing back to the host
-except the finite check."""
+on a non-finite loss or gradient norm (of either module), EMA.
+
+With a fused AdamW (speed.fused_adamw) and no GradScaler the step reads nothing back to the
+host: the skip is decided on the device (the fused kernel's `found_inf` flag leaves parameters,
+moments and step counts untouched; the EMA runs with momentum 1) and `StepResult.finite` is a
+device flag that the loop reads every logging.log_every steps. Otherwise the finite check is the
+step's one host read."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from torch import nn
 
 from vjepa.distributed import all_reduce_mean
 from vjepa.jepa import JEPA
+from vjepa.train.optim import is_fused
 
 AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": None}
 
@@ -19,7 +25,7 @@ AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float3
 @dataclass
 class StepResult:
     loss: torch.Tensor  # mean over micro-batches and ranks (0-d, device)
-    finite: bool
+    finite: bool | torch.Tensor  # a 0-d bool device tensor when the skip ran on the device
     grad_norm_encoder: torch.Tensor
     grad_norm_predictor: torch.Tensor
     targets: torch.Tensor  # [B, N, D] target features of the last micro-batch
@@ -99,7 +105,19 @@ def optimizer_step(
     ok = torch.isfinite(loss_mean)
     if scaler is None:  # with a scaler, inf/NaN gradients are its overflow skips
         ok = ok & torch.isfinite(norms[0]) & torch.isfinite(norms[1])
-    finite = bool(ok)  # the one host read of a step
+    if scaler is None and is_fused(optimizer):
+        finite: bool | torch.Tensor = ok
+        step_on_device(model, optimizer, ok, momentum)
+    else:
+        finite = bool(ok)  # the one host read of a step
+        step_on_host(model, optimizer, scaler, finite, momentum)
+    optimizer.zero_grad(set_to_none=True)
+    return StepResult(loss_mean, finite, *norms, out.targets, out.num_context, out.num_target)
+
+
+def step_on_host(model: JEPA, optimizer: torch.optim.Optimizer,
+                 scaler: torch.amp.GradScaler | None, finite: bool, momentum: float) -> None:
+    """Update and EMA if `finite`; else nothing (closing the scaler's iteration)."""
     if finite:
         if scaler is not None:
             scaler.step(optimizer)
@@ -109,5 +127,16 @@ def optimizer_step(
         model.update_target(momentum)
     elif scaler is not None:  # unscale_ was called: close this scaler iteration, back off
         scaler.update(scaler.get_scale() * scaler.get_backoff_factor())
-    optimizer.zero_grad(set_to_none=True)
-    return StepResult(loss_mean, finite, *norms, out.targets, out.num_context, out.num_target)
+
+
+def step_on_device(model: JEPA, optimizer: torch.optim.Optimizer, ok: torch.Tensor,
+                   momentum: float) -> None:
+    """Fused AdamW + EMA, both no-ops where the device flag `ok` is false, without a host
+    read: the fused kernel skips on `found_inf` (as under a GradScaler), the EMA momentum is 1
+    on a skipped step."""
+    optimizer.found_inf = (~ok).float()
+    try:
+        optimizer.step()
+    finally:
+        del optimizer.found_inf
+    model.update_target(momentum, apply=ok)
