@@ -80,20 +80,45 @@ def test_ijepa_layout(tmp_path: Path) -> None:
     _same_weights(pred.model, ckpt["predictor"], "module.")
 
 
-def test_training_checkpoint_and_bare_state_dict(tmp_path: Path) -> None:
+TINY_MODEL = {"size": "large", "embed_dim": 96, "depth": 2, "num_heads": 4, "crop_size": 32,
+              "patch_size": 8, "num_frames": 4, "tubelet_size": 2, "uniform_power": True,
+              "pred_depth": 2, "pred_embed_dim": 48, "num_mask_tokens": 2}
+
+
+def _train_file(path: Path, model: dict) -> Path:
     enc = encoder_state("", width=96)
     torch.save({"format": "vjepa-checkpoint-v1", "encoder": enc, "target_encoder": enc,
                 "predictor": predictor_state("", width=96), "step": 10, "epoch": 1,
-                "config": {"model": {"num_heads": 4}, "data": {"frame_step": 2}}},
-               tmp_path / "latest.pt")
+                "config": {"model": model, "data": {"frame_step": 2}}}, path)
+    return path
+
+
+def test_training_checkpoint_and_bare_state_dict(tmp_path: Path) -> None:
+    _train_file(tmp_path / "latest.pt", TINY_MODEL)
     pre = load_pretrained(tmp_path / "latest.pt")
     assert pre.layout == "vjepa-train" and pre.arch.num_heads == 4
     assert pre.preprocess.frame_step == 2
     assert load_pretrained(tmp_path / "latest.pt", "predictor").arch.num_heads == 4
-    torch.save(enc, tmp_path / "bare.pt")
+    torch.save(encoder_state("", width=96), tmp_path / "bare.pt")
     with pytest.raises(CheckpointError, match="pass num_heads"):
         load_pretrained(tmp_path / "bare.pt")
     assert load_pretrained(tmp_path / "bare.pt", num_heads=4).layout == "state_dict"
+
+
+def test_a_training_checkpoint_is_built_from_its_recorded_config(tmp_path: Path) -> None:
+    """The architecture comes from the recorded model config, not from the tensors: a config
+    that disagrees with them fails the strict load (it would infer fine), a pin that disagrees
+    with the config is refused, and a checkpoint without a model config names that."""
+    _train_file(tmp_path / "wide.pt", {**TINY_MODEL, "embed_dim": 192})
+    with pytest.raises(CheckpointError, match=r"shape mismatch norm.weight: checkpoint \[96\]"):
+        load_pretrained(tmp_path / "wide.pt")
+    _train_file(tmp_path / "ok.pt", TINY_MODEL)
+    with pytest.raises(CheckpointError, match=r"num_heads=6 \(recorded 4\)"):
+        load_pretrained(tmp_path / "ok.pt", num_heads=6)
+    assert load_pretrained(tmp_path / "ok.pt", num_heads=4).arch.num_heads == 4
+    _train_file(tmp_path / "none.pt", None)  # type: ignore[arg-type]
+    with pytest.raises(CheckpointError, match="records no model config"):
+        load_pretrained(tmp_path / "none.pt")
 
 
 def _save_vjepa(path: Path, encoder: dict) -> Path:

@@ -23,9 +23,9 @@ import torch
 
 import vjepa
 from vjepa.checkpoints.checksums import metadata_with_checksums, with_checksums
-from vjepa.checkpoints.convert import to_official
 from vjepa.checkpoints.errors import CheckpointError
 from vjepa.checkpoints.io import EXPORT_CONFIG, EXPORT_WEIGHTS, atomic_write
+from vjepa.checkpoints.layouts import official
 from vjepa.pretrained import (
     EXPORT_FORMAT,
     SIDECAR_FORMAT,
@@ -86,10 +86,11 @@ def export_official(encoder: Pretrained, out_path: str | Path, layout: str,
     if layout == "ijepa" and encoder.arch.num_frames > 1:
         raise ValueError("the official I-JEPA layout holds image encoders; this one is a video "
                          f"encoder of {encoder.arch.num_frames} frames: use --format vjepa")
-    out: dict[str, Any] = {encoder.which: to_official(encoder.model.state_dict(), layout),
-                           "epoch": encoder.epoch}
+    adapter = official(layout)
+    states = {encoder.which: encoder.model.state_dict()}
     if predictor is not None:
-        out["predictor"] = to_official(predictor.model.state_dict(), layout)
+        states["predictor"] = predictor.model.state_dict()
+    out = adapter.write(states, epoch=encoder.epoch)
     with atomic_write(out_path) as tmp:
         torch.save(with_checksums(out), tmp)  # an extra key the official loaders ignore
     with atomic_write(sidecar_path(out_path)) as tmp:

@@ -26,10 +26,9 @@ from vjepa.checkpoints.arch import EncoderArch, PredictorArch, ProbeArch
 from vjepa.checkpoints.errors import CheckpointError
 from vjepa.checkpoints.infer import infer_encoder, infer_predictor, infer_probe
 from vjepa.checkpoints.io import SAFETENSORS_SUFFIX, read_export, read_torch_checkpoint
-from vjepa.checkpoints.layouts import default_which, detect_layout, select_state, strip_wrappers
+from vjepa.checkpoints.layouts import LAYOUTS, default_which, detect_layout
 from vjepa.checkpoints.strict import build_loaded
 from vjepa.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from vjepa.models.vit import VIT_SIZES
 
 VIDEO_FRAME_STEP = 4  # V-JEPA's default sampling rate
 WHICH = ("target_encoder", "encoder", "predictor", "classifier")
@@ -124,21 +123,44 @@ def _is_export(path: Path) -> bool:
     return path.is_dir() or path.suffix == SAFETENSORS_SUFFIX
 
 
-def _train_defaults(ckpt: dict[str, Any]) -> tuple[int | None, int | None]:
-    """(num_heads, frame_step) recorded in a training checkpoint's resolved config."""
-    config = ckpt.get("config") or {}
-    model, data = config.get("model") or {}, config.get("data") or {}
-    heads = model.get("num_heads")
-    if heads is None and model.get("size") in VIT_SIZES and model.get("embed_dim") is None:
-        heads = VIT_SIZES[model["size"]].num_heads
+def _train_frame_step(ckpt: dict[str, Any]) -> int | None:
+    """The frame step recorded in a training checkpoint's resolved config."""
+    data = (ckpt.get("config") or {}).get("data") or {}
     by_time = {k: data[k] for k in ("fps", "duration") if data.get(k) is not None}
     if by_time:  # the frame step was chosen per video
         warnings.warn(f"trained with data.{next(iter(by_time))}={next(iter(by_time.values()))} "
                       f"(a frame step per video, not one number): preprocess.frame_step is "
                       f"{VIDEO_FRAME_STEP} unless load_pretrained(frame_step=...) says otherwise",
                       stacklevel=4)
-        return heads, None
-    return heads, data.get("frame_step")
+        return None
+    return data.get("frame_step")
+
+
+def _train_archs(ckpt: dict[str, Any], path: str, pins: dict[str, Any]
+                 ) -> tuple[EncoderArch, PredictorArch]:
+    """The encoder's and predictor's records built from the `model` config a training
+    checkpoint records (the one builder's mapping; nothing re-inferred from the tensors).
+    A pinned value (`load_pretrained(num_heads=...)`, ...) must agree with it."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    from vjepa.train.build import encoder_arch, predictor_arch
+    from vjepa.train.config import ModelConfig
+
+    recorded = (ckpt.get("config") or {}).get("model")
+    if not isinstance(recorded, dict):
+        raise CheckpointError(path, "this training checkpoint records no model config")
+    try:
+        model = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), recorded))
+        encoder = encoder_arch(model)
+    except (OmegaConfBaseException, KeyError, ValueError) as error:
+        raise CheckpointError(path, f"its recorded model config does not build: {error}") from error
+    differ = {k: (v, getattr(encoder, k)) for k, v in pins.items()
+              if v is not None and v != getattr(encoder, k)}
+    if differ:
+        said = ", ".join(f"{k}={v!r} (recorded {r!r})" for k, (v, r) in differ.items())
+        raise CheckpointError(path, f"the recorded model config fixes the architecture: {said}")
+    return encoder, predictor_arch(model)
 
 
 @dataclass
@@ -158,8 +180,7 @@ class _Plan:
 def _encoder_arch(ckpt: dict[str, Any], layout: str, path: str, options: dict[str, Any]
                   ) -> EncoderArch:
     key = "target_encoder" if "target_encoder" in ckpt else "encoder"
-    state = ckpt if layout == "state_dict" else select_state(ckpt, layout, key, path)
-    return infer_encoder(strip_wrappers(state, path), path, **options)
+    return infer_encoder(LAYOUTS[layout].read(ckpt, key, path), path, **options)
 
 
 def _plan_torch_file(path: str, which: str | None, options: dict[str, Any],
@@ -172,14 +193,16 @@ def _plan_torch_file(path: str, which: str | None, options: dict[str, Any],
     if side:
         options = {**options, "num_heads": options["num_heads"] or side["num_heads"]}
         frame_step = frame_step if frame_step is not None else side["frame_step"]
-    if layout == "vjepa-train":
-        heads, step = _train_defaults(ckpt)
-        options = {**options, "num_heads": options["num_heads"] or heads}
-        frame_step = frame_step if frame_step is not None else step
     if layout == "ijepa":
         options = {**options, "pos_order": "wh"}
-    state = strip_wrappers(select_state(ckpt, layout, which, path), path)
+    state = LAYOUTS[layout].read(ckpt, which, path)
     epoch = ckpt.get("epoch") if isinstance(ckpt.get("epoch"), int) else None
+    if layout == "vjepa-train" and which != "classifier":
+        encoder, predictor = _train_archs(ckpt, path, options)
+        step = frame_step if frame_step is not None else _train_frame_step(ckpt)
+        prep = preprocessing_for(encoder.img_size, encoder.num_frames, step)
+        arch = predictor if which == "predictor" else encoder
+        return _Plan(arch, encoder, prep, layout, which, path, epoch, state)
     if which == "classifier":
         arch = infer_probe(state, path, options["num_heads"],
                            apply_proj=False if apply_proj is None else apply_proj)

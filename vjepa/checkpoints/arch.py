@@ -21,8 +21,11 @@ class _Record:
 
     module: ClassVar[type[nn.Module]]
 
-    def build(self) -> nn.Module:
-        return self.module(**{f.name: getattr(self, f.name) for f in fields(self)})  # type: ignore[arg-type]
+    def build(self, **extra: Any) -> nn.Module:
+        """The module; `extra`: constructor arguments outside the record (training-only
+        options such as drop_path_rate)."""
+        return self.module(**{f.name: getattr(self, f.name) for f in fields(self)},  # type: ignore[arg-type]
+                           **extra)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)  # type: ignore[call-overload]

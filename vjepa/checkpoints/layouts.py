@@ -1,17 +1,22 @@
-"""Recognising checkpoint layouts and taking out one state dict with the wrappers stripped.
+"""Checkpoint layouts: one adapter (`Layout`) per layout reads and writes it.
 
 Layouts (top-level dicts of `torch.load`):
     "vjepa"        facebookresearch/jepa (V-JEPA) pretraining files and the non-RoPE V-JEPA 2
                    files: "encoder"/"target_encoder"/"predictor" keyed `module.backbone.<name>`.
     "ijepa"        facebookresearch/ijepa: the same top-level keys, prefix `module.` only.
-    "vjepa-train"  this project's training checkpoints ("format": "vjepa-checkpoint-v1").
+    "vjepa-train"  this project's training checkpoints ("format": "vjepa-checkpoint-v1",
+                   written by vjepa.train.checkpoint; names without prefixes).
     "plain"        the pretraining top-level keys without any wrapper prefix.
     "probe"        attentive-probe files ("classifier", keys `module.pooler.*`, `module.linear.*`).
     "state_dict"   a bare state dict (every value a tensor), taken as an encoder.
+`LAYOUTS[name].read(ckpt, which, path)` gives a state dict with this package's names;
+`LAYOUTS[name].write({which: state, ...}, **extra)` the checkpoint dict that reads back to it
+(and that the official loaders take: tests/test_layouts.py).
 """
-
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -44,10 +49,9 @@ def strip_wrappers(state: dict[str, Any], path: str) -> dict[str, torch.Tensor]:
 
 def _prefix_layout(state: dict[str, Any]) -> str:
     keys = list(state)
-    if keys and all(k.startswith("module.backbone.") for k in keys):
-        return "vjepa"
-    if keys and all(k.startswith("module.") for k in keys):
-        return "ijepa"
+    for name in ("vjepa", "ijepa"):  # the longer prefix first
+        if keys and all(k.startswith(LAYOUTS[name].prefix) for k in keys):
+            return name
     return "plain"
 
 
@@ -93,3 +97,47 @@ def select_state(ckpt: dict[str, Any], layout: str, which: str, path: str) -> di
     if not isinstance(state, dict):
         raise CheckpointError(path, f"{which!r} is a {type(state).__name__}, not a state dict")
     return state
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one layout keys its state dicts: `prefix` before every name (the official DDP /
+    MultiMask wrappers), each state dict under a top-level key (`bare`: the file is the one
+    state dict)."""
+
+    name: str
+    prefix: str = ""
+    bare: bool = False
+
+    def read(self, ckpt: dict[str, Any], which: str, path: str) -> dict[str, torch.Tensor]:
+        """The state dict `which` of a loaded checkpoint with this package's names."""
+        return strip_wrappers(select_state(ckpt, self.name, which, path), path)
+
+    def write(self, states: Mapping[str, Mapping[str, torch.Tensor]], **extra: Any
+              ) -> dict[str, Any]:
+        """The checkpoint dict holding `states` ({which: state dict with this package's
+        names}) in this layout, plus the plain `extra` entries (e.g. epoch)."""
+        if self.bare and (len(states) != 1 or extra):
+            raise ValueError(f"a {self.name} file holds one state dict and nothing else, got "
+                             f"{sorted(states)} and {sorted(extra)}")
+        out = {which: {self.prefix + k: v.detach().cpu().clone() for k, v in state.items()}
+               for which, state in states.items()}
+        return next(iter(out.values())) if self.bare else {**out, **extra}
+
+
+LAYOUTS: dict[str, Layout] = {
+    "vjepa": Layout("vjepa", "module.backbone."),
+    "ijepa": Layout("ijepa", "module."),
+    "vjepa-train": Layout("vjepa-train"),
+    "plain": Layout("plain"),
+    "probe": Layout("probe", "module."),
+    "state_dict": Layout("state_dict", bare=True),
+}
+OFFICIAL = ("vjepa", "ijepa")  # the layouts `vjepa export --format` writes
+
+
+def official(name: str) -> Layout:
+    """The adapter of an official layout ("vjepa" or "ijepa"); another name raises."""
+    if name not in OFFICIAL:
+        raise ValueError(f"official layout must be one of {sorted(OFFICIAL)}, got {name!r}")
+    return LAYOUTS[name]

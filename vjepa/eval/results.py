@@ -8,6 +8,7 @@ import torch
 
 from vjepa import distributed
 from vjepa.checkpoints.io import atomic_write
+from vjepa.checkpoints.layouts import LAYOUTS
 from vjepa.eval import cache
 from vjepa.eval.engine import Context
 from vjepa.eval.metrics import Counts
@@ -43,11 +44,11 @@ def _test_report(ctx: Context, counts: Counts, failed: list[dict]) -> dict:
 def _save_probe(ctx: Context, sweep: ProbeSweep, head: int) -> Path:
     """The chosen head in the official probe layout ({"classifier": module.-prefixed})."""
     path = ctx.run_dir / "probe" / "chosen.pt"
-    sd = {f"module.{k}": v.cpu() for k, v in sweep.heads[head].state_dict().items()}
+    ckpt = LAYOUTS["probe"].write({"classifier": sweep.heads[head].state_dict()},
+                                  epoch=ctx.cfg.optim.epochs, head=sweep.labels()[head],
+                                  order=sweep.spec.order, kind=sweep.spec.kind)
     with atomic_write(path) as tmp:
-        torch.save({"classifier": sd, "epoch": ctx.cfg.optim.epochs,
-                    "head": sweep.labels()[head], "order": sweep.spec.order,
-                    "kind": sweep.spec.kind}, tmp)
+        torch.save(ckpt, tmp)
     return path
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from vjepa.checkpoints.arch import EncoderArch, PredictorArch
 from vjepa.jepa import JEPA
 from vjepa.masks.collator import MaskCollator, MaskGenerator
 from vjepa.masks.multiblock2d import MultiBlock2D
@@ -35,30 +36,41 @@ DATA_ORDER, MASKS, INIT, WORKERS, GLOBALS = 1, 2, 3, 4, 5
 PREDICTOR_MLP_RATIO = 4.0
 
 
+def encoder_arch(m: ModelConfig) -> EncoderArch:
+    """The encoder's architecture record of a `model` config (what `load_pretrained` builds a
+    training checkpoint's encoder from)."""
+    size = vit_size(m.size)
+    return EncoderArch(**_geometry(m), embed_dim=m.embed_dim or size.embed_dim,
+                       depth=m.depth or size.depth, num_heads=m.num_heads or size.num_heads,
+                       mlp_ratio=size.mlp_ratio, qkv_bias=True, in_chans=3)
+
+
+def predictor_arch(m: ModelConfig) -> PredictorArch:
+    """The predictor's record: MLP ratio 4 at every encoder size, as the official predictors
+    (the encoder's own ratio, 48/11 for ViT-g, would not load an official ViT-g checkpoint)."""
+    size = vit_size(m.size)
+    return PredictorArch(**_geometry(m), embed_dim=m.embed_dim or size.embed_dim,
+                         predictor_embed_dim=m.pred_embed_dim, depth=m.pred_depth,
+                         num_heads=m.num_heads or size.num_heads, mlp_ratio=PREDICTOR_MLP_RATIO,
+                         qkv_bias=True, mask_token_layout=str(m.mask_token_layout),
+                         num_mask_tokens=m.num_mask_tokens)
+
+
 def build_encoder(m: ModelConfig) -> VisionTransformer:
     """The context encoder of a `model` config (the target encoder is its EMA copy)."""
-    size = vit_size(m.size)
-    return VisionTransformer(**_geometry(m), embed_dim=m.embed_dim or size.embed_dim,
-                             depth=m.depth or size.depth, num_heads=m.num_heads or size.num_heads,
-                             mlp_ratio=size.mlp_ratio, drop_path_rate=m.drop_path_rate)
+    return encoder_arch(m).build(drop_path_rate=m.drop_path_rate)
 
 
 def build_predictor(m: ModelConfig) -> Predictor:
-    """The predictor: MLP ratio 4 at every encoder size, as the official predictors (the
-    encoder's own ratio, 48/11 for ViT-g, would not load an official ViT-g checkpoint)."""
-    size = vit_size(m.size)
-    return Predictor(**_geometry(m), embed_dim=m.embed_dim or size.embed_dim,
-                     predictor_embed_dim=m.pred_embed_dim, depth=m.pred_depth,
-                     num_heads=m.num_heads or size.num_heads, mlp_ratio=PREDICTOR_MLP_RATIO,
-                     drop_path_rate=m.drop_path_rate, mask_token_layout=m.mask_token_layout,
-                     num_mask_tokens=m.num_mask_tokens,
-                     zero_init_mask_tokens=m.zero_init_mask_tokens)
+    """The predictor of a `model` config (`predictor_arch` and the training-only options)."""
+    return predictor_arch(m).build(drop_path_rate=m.drop_path_rate,
+                                   zero_init_mask_tokens=m.zero_init_mask_tokens)
 
 
 def _geometry(m: ModelConfig) -> dict[str, Any]:
-    return dict(img_size=m.crop_size, patch_size=m.patch_size, num_frames=m.num_frames,
-                tubelet_size=m.tubelet_size, uniform_power=m.uniform_power,
-                pos_order=m.pos_order)
+    return dict(img_size=(m.crop_size, m.crop_size), patch_size=m.patch_size,
+                num_frames=m.num_frames, tubelet_size=m.tubelet_size,
+                uniform_power=m.uniform_power, pos_order=str(m.pos_order))
 
 
 def build_jepa(m: ModelConfig) -> JEPA:
