@@ -15,6 +15,10 @@ Prints the table (mean and spread over seeds), the commands and the machine card
 `<out>/<recipe>/learning.json` and `<out>/<recipe>/curves_seed<s>.png` (probe accuracy next
 to the loss). `--set key=value` overrides recipe keys for every seed (e.g. optim.max_steps=50
 for a quick check). Run with one thread (OMP_NUM_THREADS=1) on a shared CPU.
+
+Seeds run in parallel processes (one `--seeds s --out DIR_s` each) are put into one table with
+`--collect DIR_0/<recipe>/learning.json DIR_1/... --out DIR`: the runs are pooled as they are,
+nothing is retrained or re-probed.
 """
 
 from __future__ import annotations
@@ -143,6 +147,22 @@ def print_table(recipe: str, rows: list[dict[str, Any]], seeds: list[int]) -> No
               f"{r['gap_mean']:+.3f} ({r['gap_min']:+.3f}) |")
 
 
+def collected(paths: list[Path]) -> dict[str, Any]:
+    """One document from several runs' learning.json: same recipe and budget, distinct seeds."""
+    docs = [json.loads(p.read_text()) for p in paths]
+    for key in ("recipe", "budget"):
+        values = {json.dumps(d[key], sort_keys=True) for d in docs}
+        if len(values) > 1:
+            raise ValueError(f"--collect: the files differ in {key!r}: {sorted(values)}")
+    runs = [r for d in docs for r in d["runs"]]
+    seeds = [r["seed"] for r in runs]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"--collect: a seed appears twice among {seeds}")
+    return {"recipe": docs[0]["recipe"], "card": docs[0]["card"], "budget": docs[0]["budget"],
+            "wall_s": max(d["wall_s"] for d in docs), "collected_from": [str(p) for p in paths],
+            "runs": sorted(runs, key=lambda r: r["seed"])}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -150,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, default=Path("runs/learning"))
+    parser.add_argument("--collect", nargs="+", type=Path, default=None, metavar="JSON",
+                        help="pool the runs of several learning.json files into one table")
     parser.add_argument("--budget", nargs="*", default=[], metavar="KEY=VALUE",
                         help="change the probe budget (a quick check only: the published "
                              f"figures use the default {BUDGET})")
@@ -157,18 +179,24 @@ def main(argv: list[str] | None = None) -> int:
     budget = {**BUDGET, **{k: type(BUDGET[k])(v) for k, v in
                            (item.split("=", 1) for item in args.budget)}}
     t0 = time.perf_counter()
-    results = [one_seed(args.recipe, s, args.set, args.out, budget) for s in args.seeds]
-    rows = table(results)
-    doc = {"recipe": args.recipe, "card": card(), "budget": budget,
-           "command": " ".join([Path(sys.executable).name, *sys.argv]),
-           "wall_s": time.perf_counter() - t0, "table": rows, "runs": results}
+    if args.collect:
+        doc = collected(args.collect)
+    else:
+        results = [one_seed(args.recipe, s, args.set, args.out, budget) for s in args.seeds]
+        doc = {"recipe": args.recipe, "card": card(), "budget": budget,
+               "wall_s": time.perf_counter() - t0, "runs": results}
+    doc["command"] = " ".join([Path(sys.executable).name, *sys.argv])
+    doc["table"] = rows = table(doc["runs"])
+    results = doc["runs"]
+    args.recipe = doc["recipe"]
     path = args.out / args.recipe / "learning.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1))
     print(json.dumps({k: doc[k] for k in ("recipe", "card", "command", "wall_s")}, indent=1))
     for r in results:
         print(f"seed {r['seed']}: {r['command']}  (train {r['train_s']:.0f}s, "
               f"probes {r['probe_s']:.0f}s, final loss {r['final_loss']:.4f})")
-    print_table(args.recipe, rows, args.seeds)
+    print_table(args.recipe, rows, [r["seed"] for r in results])
     print(f"\nwritten: {path}")
     return 0
 

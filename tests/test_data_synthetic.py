@@ -82,6 +82,54 @@ def test_interrupted_set_is_rebuilt_and_mismatch_raises(tmp_path: Path) -> None:
         make_synthetic_videos(tmp_path, num_videos=3, num_classes=2, num_frames=4)
 
 
+def test_a_failed_build_leaves_no_set_and_no_staging(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A generator that dies midway (here: the 2nd file fails) publishes nothing: the next
+    run cannot mistake half-written files for a set."""
+    from vjepa.data import synthetic
+
+    calls = []
+
+    def dying(job: tuple) -> None:
+        calls.append(job)
+        if len(calls) == 2:
+            raise OSError("killed")
+        real(job)
+
+    real = synthetic._video_job
+    monkeypatch.setattr(synthetic, "_video_job", dying)
+    with pytest.raises(OSError, match="killed"):
+        make_synthetic_videos(tmp_path / "set", num_videos=4, num_classes=2, num_frames=4)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_two_builders_of_one_set_never_mix_files(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes share a cache (two runs, or the ranks of a job): the other one publishes
+    the set while this one is encoding, then this one is killed in the middle of a file. The
+    published set is whole; the killed builder's half-written file is not in it."""
+    from vjepa.data import synthetic
+
+    root, kw = tmp_path / "set", dict(num_videos=4, num_classes=2, num_frames=4)
+    real_run = synthetic._run
+
+    def racing(fn, jobs, num_workers, progress):  # noqa: ANN001, ANN202
+        real_run(fn, jobs[:1], num_workers, progress)  # ours is a quarter done when ...
+        monkeypatch.setattr(synthetic, "_run", real_run)
+        make_synthetic_videos(root, **kw)  # ... the other builder publishes the set
+        Path(jobs[1][0]).write_bytes(b"\x00\x00\x00\x18ftypisom")  # and ours dies mid-file
+        raise OSError("killed")
+
+    monkeypatch.setattr(synthetic, "_run", racing)
+    with pytest.raises(OSError, match="killed"):
+        make_synthetic_videos(root, **kw)
+    index = make_synthetic_videos(root, **kw)  # the published set, reused
+    for line in index.read_text().splitlines():
+        with open_video(line.split()[0]) as reader:
+            assert len(reader) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]  # no staging left over
+
+
 def test_video_arguments_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="3"):
         make_synthetic_videos(tmp_path, num_classes=3)

@@ -16,13 +16,23 @@ paths, the official V-JEPA format), ``root/classes.json`` (``{name: label}``) an
 ``root/.complete`` holding the generation parameters: a set with a matching marker is
 reused as is, a set without one (interrupted) is rebuilt, a set made with other parameters
 raises ``ValueError`` instead of being silently mixed.
+
+A set is built in a staging folder beside ``root`` and renamed into place when complete, so
+``root`` never holds a half-written file: a generator killed midway leaves no set, and two
+processes sharing one cache (two runs, or every rank of a job) each build their own copy and
+the first to finish publishes it (the other's copy is dropped).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -123,12 +133,32 @@ def _check_marker(root: Path, params: dict) -> bool:
     return (root / INDEX).exists()
 
 
-def _finish(root: Path, params: dict, lines: list[str], names: list[str]) -> Path:
-    (root / CLASSES).write_text(json.dumps({n: i for i, n in enumerate(names)}, indent=1))
-    index = root / INDEX
-    index.write_text("".join(lines))
-    (root / MARKER).write_text(json.dumps(params))  # last: marks the set complete
-    return index
+def _finish(stage: Path, params: dict, lines: list[str], names: list[str]) -> None:
+    (stage / CLASSES).write_text(json.dumps({n: i for i, n in enumerate(names)}, indent=1))
+    (stage / INDEX).write_text("".join(lines))
+    (stage / MARKER).write_text(json.dumps(params))  # last: marks the set complete
+
+
+@contextmanager
+def _staged(root: Path, params: dict) -> Iterator[Path]:
+    """A fresh staging folder beside ``root``, renamed to ``root`` when the body completes
+    (removed if it fails). If another process published ``root`` meanwhile, its set is kept
+    (its marker must match ``params``); a ``root`` left incomplete by an older version of this
+    generator, which wrote in place, is replaced."""
+    stage = root.with_name(f".{root.name}.staging-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    stage.mkdir(parents=True)
+    try:
+        yield stage
+        try:
+            os.rename(stage, root)
+        except OSError:  # root exists (POSIX: ENOTEMPTY / EEXIST)
+            if not _check_marker(root, params):
+                old = root.with_name(f".{root.name}.incomplete-{uuid.uuid4().hex[:8]}")
+                os.rename(root, old)
+                os.rename(stage, root)
+                shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def _video_job(job: tuple) -> None:
@@ -192,16 +222,18 @@ def make_synthetic_videos(
               "preset": preset, "seed": seed, "version": VIDEO_SET_VERSION}
     if _check_marker(root, params):
         return root / INDEX
-    jobs, lines = [], []
-    for i in range(num_videos):
-        label = i % num_classes
-        path = root / "videos" / names[label] / f"{i:06d}.mp4"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        jobs.append((path, seed, i, label, num_classes, num_frames, size, width, fps, gop,
-                     preset))
-        lines.append(f"{path} {label}\n")
-    _run(_video_job, jobs, num_workers, progress)
-    return _finish(root, params, lines, names)
+    with _staged(root, params) as stage:
+        jobs, lines = [], []
+        for i in range(num_videos):
+            label = i % num_classes
+            rel = Path("videos") / names[label] / f"{i:06d}.mp4"
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            jobs.append((stage / rel, seed, i, label, num_classes, num_frames, size, width,
+                         fps, gop, preset))
+            lines.append(f"{root / rel} {label}\n")
+        _run(_video_job, jobs, num_workers, progress)
+        _finish(stage, params, lines, names)
+    return root / INDEX
 
 
 def _run(fn, jobs: list, num_workers: int, progress: bool) -> None:  # noqa: ANN001
@@ -287,16 +319,18 @@ def make_synthetic_images(
     if _check_marker(root, params):
         return root / INDEX
     names = list(SHAPES[:num_classes])
-    jobs, lines, count_lines = [], [], []
-    for i in range(num_images):
-        label, count = i % num_classes, 1 + (i // num_classes) % max_count
-        path = root / "images" / names[label] / f"{i:06d}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        jobs.append((path, seed, i, names[label], count, size))
-        lines.append(f"{path} {label}\n")
-        count_lines.append(f"{path} {count - 1}\n")
-    _run(_image_job, jobs, num_workers, progress)
-    (root / COUNT_INDEX).write_text("".join(count_lines))
-    counts = {str(c): c - 1 for c in range(1, max_count + 1)}
-    (root / "classes_count.json").write_text(json.dumps(counts, indent=1))
-    return _finish(root, params, lines, names)
+    with _staged(root, params) as stage:
+        jobs, lines, count_lines = [], [], []
+        for i in range(num_images):
+            label, count = i % num_classes, 1 + (i // num_classes) % max_count
+            rel = Path("images") / names[label] / f"{i:06d}.png"
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            jobs.append((stage / rel, seed, i, names[label], count, size))
+            lines.append(f"{root / rel} {label}\n")
+            count_lines.append(f"{root / rel} {count - 1}\n")
+        _run(_image_job, jobs, num_workers, progress)
+        (stage / COUNT_INDEX).write_text("".join(count_lines))
+        counts = {str(c): c - 1 for c in range(1, max_count + 1)}
+        (stage / "classes_count.json").write_text(json.dumps(counts, indent=1))
+        _finish(stage, params, lines, names)
+    return root / INDEX

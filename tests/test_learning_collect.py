@@ -1,0 +1,46 @@
+"""benchmarks/learning.py --collect: seeds run in separate processes pool into one table
+without retraining; mixed budgets or a repeated seed are refused with the reason named."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SPEC = importlib.util.spec_from_file_location(
+    "learning", Path(__file__).resolve().parents[1] / "benchmarks" / "learning.py")
+learning = importlib.util.module_from_spec(SPEC)
+SPEC.loader.exec_module(learning)
+
+
+def _doc(path: Path, seed: int, target: float, init: float, budget: dict | None = None) -> Path:
+    run = {"seed": seed, "command": f"vjepa train seed={seed}", "train_s": 1.0, "probe_s": 1.0,
+           "steps": 3, "final_loss": 0.5, "in_training_probe": None,
+           "scores": {"direction/attentive": {"target": target, "random_init": init}}}
+    doc = {"recipe": "r", "card": {}, "budget": budget or {"epochs": 40}, "wall_s": 2.0,
+           "runs": [run]}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_collect_pools_seeds_into_one_table(tmp_path, capsys):
+    paths = [_doc(tmp_path / f"{s}.json", s, t, i)
+             for s, t, i in ((1, 0.6, 0.2), (0, 0.8, 0.3))]
+    assert learning.main(["--collect", *map(str, paths), "--out", str(tmp_path / "out")]) == 0
+    doc = json.loads((tmp_path / "out" / "r" / "learning.json").read_text())
+    assert [r["seed"] for r in doc["runs"]] == [0, 1]
+    (row,) = doc["table"]
+    assert row["target"] == [0.8, 0.6] and row["random_init"] == [0.3, 0.2]
+    assert row["gap_mean"] == pytest.approx(0.45) and row["gap_min"] == pytest.approx(0.4)
+    assert "+0.450 (+0.400)" in capsys.readouterr().out
+
+
+def test_collect_refuses_repeated_seeds_and_mixed_budgets(tmp_path):
+    a, b = _doc(tmp_path / "a.json", 0, 0.5, 0.2), _doc(tmp_path / "b.json", 0, 0.5, 0.2)
+    with pytest.raises(ValueError, match="seed appears twice"):
+        learning.collected([a, b])
+    c = _doc(tmp_path / "c.json", 1, 0.5, 0.2, budget={"epochs": 5})
+    with pytest.raises(ValueError, match="differ in 'budget'"):
+        learning.collected([a, c])
