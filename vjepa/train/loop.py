@@ -44,6 +44,7 @@ from vjepa.train.plots import plot_metrics
 from vjepa.train.schedules import Schedules
 from vjepa.train.signals import Interrupted, StopRequests
 from vjepa.train.step import StepResult, optimizer_step
+from vjepa.train.throughput import StepClock, StepFlops, mask_shapes, peak_tflops
 
 log = logging.getLogger("vjepa.train")
 
@@ -79,6 +80,10 @@ class Trainer:
     window_samples: int = 0
     probe: Any = None  # vjepa.train.probe_eval.InTrainingProbe (rank 0, probe.every > 0)
     pending: list = field(default_factory=list)  # (step, device finite flag) not yet read
+    flops: StepFlops | None = None  # FLOPs per step (metrics tflop_step, tflops, mfu)
+    clock: StepClock | None = None  # compute time: CUDA events on a GPU
+    window_steps: int = 0
+    window_flops: float = 0.0
 
     # ---- checkpoints -------------------------------------------------------------------
     def state(self) -> dict:
@@ -184,7 +189,9 @@ class Trainer:
             yield micro, time.perf_counter() - t0
 
     def run_step(self, micro: list, data_s: float) -> StepResult:
-        t0 = time.perf_counter()
+        if self.clock is None:
+            self.clock = StepClock(self.device)
+        self.clock.start()
         o, step = self.cfg.optim, self.step
         lr, wd, momentum = (self.schedules.lr(step), self.schedules.wd(step),
                             self.schedules.momentum(step))
@@ -195,6 +202,9 @@ class Trainer:
         result = optimizer_step(self.model, self.forward, [(b, e, p) for b, e, p in micro],
                                 self.optimizer, self.scaler, self.device, o.dtype, clip,
                                 momentum)
+        self.clock.stop()
+        self.window_steps += 1
+        self.window_flops += sum(self.step_flops(batch, enc, pred) for batch, enc, pred in micro)
         values = {"lr": lr, "wd": wd, "momentum": momentum, "data_s": data_s,
                   "context_tokens": result.num_context, "target_tokens": result.num_target}
         measured = {"loss": result.loss, "grad_norm_encoder": result.grad_norm_encoder,
@@ -209,10 +219,32 @@ class Trainer:
             self.count_nonfinite(result.finite, step)
             if result.finite:  # a skipped step's loss and gradients would poison the means
                 values.update(measured)
-        values["compute_s"] = time.perf_counter() - t0
         for name, value in values.items():
             self.sums.add(name, value)
         return result
+
+    def step_flops(self, batch: dict, masks_enc: list, masks_pred: list) -> float:
+        """FLOPs of one micro-batch (the V clips of a sample folded into the batch)."""
+        if self.flops is None:
+            return math.nan
+        video = batch["video"]
+        clips = video.shape[1]
+        shape = (video.shape[0] * clips, *video.shape[2:])
+        if not self.model.encoder.tokens.is_video and len(shape) == 5:
+            shape = (shape[0], shape[1], *shape[3:])
+        return float(self.flops(shape, self.model.encoder.num_patches,
+                                mask_shapes(masks_enc, clips), mask_shapes(masks_pred, clips)))
+
+    def throughput(self, window_s: float) -> dict[str, float]:
+        """Columns of the window since the last row: mean compute seconds per step (CUDA
+        events on a GPU), TFLOP per step, achieved TFLOP/s over the wall time, MFU."""
+        steps = max(self.window_steps, 1)
+        compute_s = self.clock.read_s() / steps if self.clock is not None else math.nan
+        tflops = self.window_flops / window_s / 1e12 if window_s > 0 else math.nan
+        out = {"compute_s": compute_s, "tflop_step": self.window_flops / steps / 1e12,
+               "tflops": tflops, "mfu": tflops / peak_tflops(self.device)}
+        self.window_steps, self.window_flops = 0, 0.0
+        return out
 
     def read_due(self, step: int) -> bool:
         """Whether the step that ends at `step` reads device values: a metric row, a
@@ -283,6 +315,7 @@ class Trainer:
         else:  # the batch of a skipped step says nothing about the features
             row.update(dict.fromkeys(("std_samples", "std_tokens", "eff_rank"), math.nan))
         row["samples_per_s"] = samples / window_s if window_s > 0 else math.nan
+        row.update(self.throughput(window_s))
         row["peak_mem_mib"] = peak_memory_mib(self.device)
         row["nonfinite_total"] = self.nonfinite_total
         if self.probe is not None:

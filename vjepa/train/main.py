@@ -45,6 +45,7 @@ from vjepa.train.rerun import SAVED_CONFIG, with_saved_config
 from vjepa.train.signals import Interrupted
 from vjepa.train.speed import apply as apply_speed
 from vjepa.train.speed import resolve as resolve_speed
+from vjepa.train.throughput import StepClock, StepFlops
 
 log = logging.getLogger("vjepa.train")
 
@@ -115,7 +116,8 @@ def build_trainer(cfg: DictConfig, env: distributed.DistEnv, device: torch.devic
     return Trainer(cfg, env, device, run_dir, model, forward, optimizer, scaler, schedules,
                    sampler, collator, dataset, ipe, total,
                    tracker=BadSampleTracker(cfg.data.max_bad_fraction),
-                   probe=build_probe(cfg, run_dir) if env.is_main else None)
+                   probe=build_probe(cfg, run_dir) if env.is_main else None,
+                   flops=StepFlops(model), clock=StepClock(device))
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
