@@ -60,10 +60,10 @@ def test_fps_and_duration_exclude_each_other():
 
 
 def test_checkpoint_trained_by_frame_rate_says_its_step_is_not_one_number():
-    from vjepa.pretrained import _train_defaults
+    from vjepa.pretrained import _train_frame_step
 
     config = {"model": {"size": "large"}, "data": {"frame_step": 4, "fps": 5.0}}
     with pytest.warns(UserWarning, match="data.fps=5.0 .*frame_step is 4 unless"):
-        assert _train_defaults({"config": config}) == (16, None)
+        assert _train_frame_step({"config": config}) is None
     config["data"]["fps"] = None
-    assert _train_defaults({"config": config}) == (16, 4)
+    assert _train_frame_step({"config": config}) == 4
