@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
@@ -14,23 +13,11 @@ from omegaconf.errors import MissingMandatoryValue
 from vjepa.train.build import check_buildable
 from vjepa.train.config import TrainConfig, validate
 from vjepa.train.failures import SOURCES_HINT
+from vjepa.train.recipe_yaml import PRIMARY_NAME, config_dir
+
+__all__ = ["PRIMARY_NAME", "SCHEMA_NAME", "compose", "config_dir", "finalize", "load_recipe"]
 
 SCHEMA_NAME = "train_schema"
-PRIMARY_NAME = "train"
-
-
-def config_dir(package: Path | None = None) -> Path:
-    """The recipes: the copy installed inside the package (vjepa/configs, from a wheel), else
-    the repository's top-level `configs/` beside the package (a source checkout, `pip install
-    -e`). `package`: the vjepa package folder (default: this one)."""
-    package = package or Path(__file__).resolve().parents[1]
-    for path in (package / "configs", package.parent / "configs"):
-        if (path / f"{PRIMARY_NAME}.yaml").is_file():
-            return path
-    raise FileNotFoundError(
-        f"config tree not found in {package / 'configs'} (installed) or "
-        f"{package.parent / 'configs'} (source checkout); reinstall vjepa (`pip install .`)"
-    )
 
 
 def register_schema() -> None:
