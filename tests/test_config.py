@@ -7,10 +7,21 @@ import math
 import pytest
 import torch
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from vjepa.train import main as train_main
 from vjepa.train.build import build_jepa
-from vjepa.train.hydra_config import compose, finalize
+from vjepa.train.config import (
+    DType,
+    LossType,
+    MaskTokenLayout,
+    ModelConfig,
+    PosOrder,
+    TrainConfig,
+    to_plain,
+)
+from vjepa.train.hydra_config import compose, finalize, typed
 
 OFFICIAL = ["vjepa_vitl16", "vjepa_vith16", "vjepa_vith16_384", "ijepa_vith14_in1k",
             "ijepa_vith16_448", "ijepa_vitg16_in22k"]
@@ -185,7 +196,6 @@ def test_recipes_are_found_installed_in_the_package_or_beside_it(tmp_path):
       "data.batch_size": 16, "optim.epochs": 44, "optim.warmup": 3}),
 ])
 def test_composed_recipes_are_their_parent_plus_a_few_keys(child, parent, changes):
-    from omegaconf import OmegaConf
 
     from vjepa.train.config import recipe_changes
 
@@ -203,3 +213,30 @@ def test_recipes_carry_no_cluster_settings(name):
 
     text = (config_dir() / "experiment" / f"{name}.yaml").read_text()
     assert "\nslurm:" not in text and not text.startswith("slurm:")
+
+
+@pytest.mark.parametrize("name", OFFICIAL + TINY)
+def test_the_engine_gets_the_typed_config(name):
+    """typed(): the validated config as TrainConfig dataclasses with Enum members, whose plain
+    form (what checkpoints and the resume check store) equals OmegaConf's container."""
+    cfg = finalize(compose([f"experiment={name}", "data.sources=[x]"]))
+    t = typed(cfg)
+    assert isinstance(t, TrainConfig) and isinstance(t.model, ModelConfig)
+    assert isinstance(t.model.pos_order, PosOrder) and isinstance(t.model.loss_type, LossType)
+    assert isinstance(t.optim.dtype, DType) and isinstance(t.data.sources, list)
+    assert to_plain(t) == OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    with pytest.raises(TypeError, match="expected a finalized TrainConfig"):
+        typed(OmegaConf.create({"seed": 1}))
+
+
+def test_run_hands_the_trainer_a_typed_config(monkeypatch, tmp_path):
+    seen = {}
+
+    def train_in(cfg, env, device, run_dir):
+        seen["cfg"] = cfg
+        return {}
+
+    monkeypatch.setattr(train_main, "train_in", train_in)
+    train_main.run(compose([f"run_dir={tmp_path / 'run'}"]))
+    assert isinstance(seen["cfg"], TrainConfig) and seen["cfg"].run_dir == str(tmp_path / "run")
+    assert isinstance(seen["cfg"].model.mask_token_layout, MaskTokenLayout)

@@ -8,7 +8,7 @@ OmegaConf, so light tools can use the schema.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import Any
 
@@ -275,6 +275,20 @@ class TrainConfig:
     speed: SpeedConfig = field(default_factory=SpeedConfig)
     dist: DistConfig = field(default_factory=DistConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
+
+
+def to_plain(node: Any) -> Any:
+    """A typed config (dataclasses, Enum members) as plain dicts, lists and strings: what a
+    checkpoint and the resume check store (equal to OmegaConf's enum_to_str container)."""
+    if is_dataclass(node) and not isinstance(node, type):
+        return {f.name: to_plain(getattr(node, f.name)) for f in fields(node)}
+    if isinstance(node, Enum):
+        return node.name
+    if isinstance(node, (list, tuple)):
+        return [to_plain(v) for v in node]
+    if isinstance(node, dict):
+        return {k: to_plain(v) for k, v in node.items()}
+    return node
 
 
 # Keys that may change between a run and its resumption (how, not what, it trains).

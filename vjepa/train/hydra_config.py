@@ -52,6 +52,15 @@ def finalize(cfg: DictConfig) -> DictConfig:
     return resolved
 
 
+def typed(cfg: DictConfig) -> TrainConfig:
+    """A finalized config as the `TrainConfig` dataclass it was validated against (choices as
+    Enum members, lists as lists): what the engine (builder, trainer) is handed."""
+    out = OmegaConf.to_object(cfg)
+    if not isinstance(out, TrainConfig):
+        raise TypeError(f"expected a finalized TrainConfig, got {type(out).__name__}")
+    return out
+
+
 def load_recipe(name: str, overrides: Sequence[str] = ()) -> DictConfig:
     """A recipe of configs/experiment/ composed, resolved and validated (benchmarks, tools).
     `data.sources` defaults to the synthetic set, so recipes that require it still load."""

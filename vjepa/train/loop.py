@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -35,7 +34,7 @@ from vjepa.train.checkpoint import (
     restore_rng,
     save_checkpoint,
 )
-from vjepa.train.config import recipe_changes
+from vjepa.train.config import TrainConfig, recipe_changes, to_plain
 from vjepa.train.data import StepBatchSampler, make_loader
 from vjepa.train.logs import METRICS_CSV, MetricsWriter, last_logged_loss
 from vjepa.train.monitor import MetricSums, collapse_indicators
@@ -55,7 +54,7 @@ class NonFiniteLossError(RuntimeError):
 
 @dataclass
 class Trainer:
-    cfg: DictConfig
+    cfg: TrainConfig  # typed (hydra_config.typed): Enum members, dataclasses
     env: DistEnv
     device: torch.device
     run_dir: Path
@@ -99,7 +98,7 @@ class Trainer:
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "step": self.step, "epoch": self.step // self.ipe, "rng": rng,
             "sampler": {"micro_step": self.step * accum, "accum_steps": accum, "ipe": self.ipe},
-            "config": OmegaConf.to_container(self.cfg, resolve=True, enum_to_str=True),
+            "config": to_plain(self.cfg),
             "version": vjepa.__version__, "format": FORMAT,
             "extra": {"bad_samples": self.tracker.state_dict(),
                       "nonfinite_total": self.nonfinite_total},
@@ -147,8 +146,7 @@ class Trainer:
         return True
 
     def check_recipe(self, saved: dict, path: Path) -> None:
-        changes = recipe_changes(saved, OmegaConf.to_container(self.cfg, resolve=True,
-                                                                 enum_to_str=True))
+        changes = recipe_changes(saved, to_plain(self.cfg))
         was, now = saved.get("experiment"), self.cfg.experiment
         if not changes:
             if was != now:

@@ -31,6 +31,7 @@ from vjepa import distributed, runlock
 from vjepa.data.bad_samples import BadSampleTracker
 from vjepa.seeding import derive_seed
 from vjepa.train.build import DATA_ORDER, GLOBALS, INIT, build_core, build_optim
+from vjepa.train.config import TrainConfig
 from vjepa.train.data import (
     StepBatchSampler,
     build_train_dataset,
@@ -38,7 +39,7 @@ from vjepa.train.data import (
     data_sources,
 )
 from vjepa.train.failures import check_sources, failure_logged
-from vjepa.train.hydra_config import PRIMARY_NAME, config_dir, finalize, register_schema
+from vjepa.train.hydra_config import PRIMARY_NAME, config_dir, finalize, register_schema, typed
 from vjepa.train.loop import Trainer
 from vjepa.train.probe_eval import build_probe
 from vjepa.train.rerun import SAVED_CONFIG, with_saved_config
@@ -50,7 +51,7 @@ from vjepa.train.throughput import StepClock, StepFlops
 log = logging.getLogger("vjepa.train")
 
 
-def resolve_run_dir(cfg: DictConfig) -> str:
+def resolve_run_dir(cfg: TrainConfig | DictConfig) -> str:
     """`run_dir`, or runs_root/<experiment>/<UTC time>-<random tag> (resolve once per run: rank
     0 does and broadcasts it; a launcher does before submitting)."""
     if cfg.run_dir:
@@ -70,13 +71,13 @@ def log_to_file(run_dir: Path, name: str = "train.log") -> logging.Handler:
     return handler
 
 
-def write_run_files(cfg: DictConfig, run_dir: Path) -> None:
+def write_run_files(cfg: TrainConfig, run_dir: Path) -> None:
     """The resolved config and the versions this (possibly resumed) run trains with."""
     OmegaConf.save(cfg, run_dir / SAVED_CONFIG, resolve=True)
     (run_dir / "version.txt").write_text(f"vjepa {vjepa.__version__}\ntorch {torch.__version__}\n")
 
 
-def iterations_per_epoch(cfg: DictConfig, num_samples: int, world_size: int) -> int:
+def iterations_per_epoch(cfg: TrainConfig, num_samples: int, world_size: int) -> int:
     if cfg.optim.ipe is not None:
         return int(cfg.optim.ipe)
     per_step = cfg.data.batch_size * cfg.optim.accum_steps * world_size
@@ -91,12 +92,12 @@ def seed_globals(seed: int, rank: int) -> None:
     random.seed(derive_seed(seed, GLOBALS, rank))
 
 
-def build_trainer(cfg: DictConfig, env: distributed.DistEnv, device: torch.device,
+def build_trainer(cfg: TrainConfig, env: distributed.DistEnv, device: torch.device,
                   run_dir: Path) -> Trainer:
     seed_globals(cfg.seed, env.rank)
     model, collator = build_core(cfg, env.rank, collate_untagged)
     model = model.to(device)
-    speed = resolve_speed(cfg.get("speed"), device)
+    speed = resolve_speed(cfg.speed, device)
     log.info("speed levers: %s", speed.describe())
     apply_speed(model, speed)
     forward = model
@@ -123,7 +124,7 @@ def build_trainer(cfg: DictConfig, env: distributed.DistEnv, device: torch.devic
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train in this process (one rank of a distributed job, or alone). Returns a summary:
     final step, last logged loss, run_dir, rank, non-finite count, parameter digest."""
-    cfg = finalize(cfg)
+    cfg = typed(finalize(cfg))  # the engine gets the dataclasses, not a DictConfig
     check_sources(cfg.data)  # before any model or run folder exists
     env = distributed.read_env()
     device = distributed.select_device(env, cfg.dist.device)
@@ -147,7 +148,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         distributed.destroy_process_group()
 
 
-def train_in(cfg: DictConfig, env: distributed.DistEnv, device: torch.device,
+def train_in(cfg: TrainConfig, env: distributed.DistEnv, device: torch.device,
              run_dir: Path) -> dict[str, Any]:
     """Build, resume and train; a run that is already complete only says so."""
     trainer = build_trainer(cfg, env, device, run_dir)
