@@ -23,7 +23,8 @@ def test_run_folder_holds_config_logs_curves_and_plots(tmp_path):
     names = {p.name for p in run_dir.iterdir()}
     assert {"config.yaml", "version.txt", "train.log", "metrics.csv", "tensorboard", "plots",
             "checkpoints", "bad_samples.json"} <= names
-    assert "vjepa 0." in (run_dir / "version.txt").read_text()
+    version = (run_dir / "version.txt").read_text()
+    assert "vjepa 0." in version and "\ncommit " in version
     assert [p.name for p in (run_dir / "plots").iterdir()] == [PLOT_NAME]
     assert any((run_dir / "tensorboard").iterdir())
     assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {

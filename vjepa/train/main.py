@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 import vjepa
 from vjepa import distributed, runlock
 from vjepa.data.bad_samples import BadSampleTracker
+from vjepa.provenance import version_text
 from vjepa.seeding import derive_seed
 from vjepa.train.build import DATA_ORDER, GLOBALS, INIT, build_core, build_optim
 from vjepa.train.config import TrainConfig
@@ -74,7 +75,8 @@ def log_to_file(run_dir: Path, name: str = "train.log") -> logging.Handler:
 def write_run_files(cfg: TrainConfig, run_dir: Path) -> None:
     """The resolved config and the versions this (possibly resumed) run trains with."""
     OmegaConf.save(cfg, run_dir / SAVED_CONFIG, resolve=True)
-    (run_dir / "version.txt").write_text(f"vjepa {vjepa.__version__}\ntorch {torch.__version__}\n")
+    versions = {"vjepa": vjepa.__version__, "torch": torch.__version__}
+    (run_dir / "version.txt").write_text(version_text(versions))  # and the git commit
 
 
 def iterations_per_epoch(cfg: TrainConfig, num_samples: int, world_size: int) -> int:
