@@ -60,3 +60,11 @@ def test_bench_train_step_measures_the_recipe():
                                               torch.device("cpu"))
     assert shape == (3, 4, 64, 64) and cfg.model.num_frames == 4
     assert model.encoder.tokens.grid == (2, 8, 8) and len(collator.generators) == 2
+
+
+def test_every_published_recipe_has_its_official_count():
+    from vjepa.train.hydra_config import config_dir
+
+    published = {p.stem for p in (config_dir() / "experiment").glob("*.yaml")
+                 if not p.stem.endswith("_tiny")}
+    assert published == set(OFFICIAL_COUNTS)

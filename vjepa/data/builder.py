@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,14 @@ from vjepa.data.transforms import (
     EvalClipTransform,
     TrainClipTransform,
 )
+
+
+def _check_no_video_args(**given: object) -> None:
+    """An image dataset takes the video-only arguments at their defaults only."""
+    defaults = inspect.signature(build_dataset).parameters
+    changed = {k: v for k, v in given.items() if v != defaults[k].default}
+    if changed:
+        raise ValueError(f"video-only arguments set for an image dataset: {changed}")
 
 
 def build_dataset(
@@ -66,13 +75,9 @@ def build_dataset(
     else:
         transform = EvalClipTransform(crop_size, resize_size, num_views, mean, std, normalize)
     if kind == "image":
-        video_args = {"frames_per_clip": (frames_per_clip, 16), "frame_step": (frame_step, 4),
-                      "fps": (fps, None), "duration": (duration, None), "num_clips": (num_clips, 1),
-                      "short_policy": (short_policy, "pad"), "backend": (backend, DEFAULT_BACKEND),
-                      "num_threads": (num_threads, 1)}
-        changed = {k: v for k, (v, default) in video_args.items() if v != default}
-        if changed:
-            raise ValueError(f"video-only arguments set for an image dataset: {changed}")
+        _check_no_video_args(frames_per_clip=frames_per_clip, frame_step=frame_step, fps=fps,
+                             duration=duration, num_clips=num_clips, short_policy=short_policy,
+                             backend=backend, num_threads=num_threads)
         return ImageDataset(sources, transform, weights, timeout_s, seed, max_retries)
     return VideoDataset(
         sources, transform, weights, frames_per_clip, frame_step, fps, duration, num_clips,

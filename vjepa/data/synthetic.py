@@ -168,6 +168,19 @@ def _video_job(job: tuple) -> None:
     write_video(path, frames, fps=fps, gop=gop, crf=20, preset=preset)
 
 
+def _check_video_set(num_videos: int, num_frames: int, num_workers: int, size: int,
+                     width: int, fps: int, gop: int) -> None:
+    if num_videos < 1 or num_frames < 1 or num_workers < 1:
+        raise ValueError(
+            f"num_videos, num_frames, num_workers must be >= 1, got {num_videos}, "
+            f"{num_frames}, {num_workers}"
+        )
+    if min(size, width) < 16 or size % 2 or width % 2:
+        raise ValueError(f"size and width must be even numbers >= 16, got {size}, {width}")
+    if fps < 1 or gop < 1:
+        raise ValueError(f"fps and gop must be >= 1, got {fps}, {gop}")
+
+
 def make_synthetic_videos(
     root: str | Path,
     num_videos: int = 256,
@@ -204,17 +217,9 @@ def make_synthetic_videos(
     Returns:
         The index file ``root/index.csv``.
     """
-    if num_videos < 1 or num_frames < 1 or num_workers < 1:
-        raise ValueError(
-            f"num_videos, num_frames, num_workers must be >= 1, got {num_videos}, "
-            f"{num_frames}, {num_workers}"
-        )
     width = size if width is None else width
     gop = num_frames if gop is None else gop
-    if min(size, width) < 16 or size % 2 or width % 2:
-        raise ValueError(f"size and width must be even numbers >= 16, got {size}, {width}")
-    if fps < 1 or gop < 1:
-        raise ValueError(f"fps and gop must be >= 1, got {fps}, {gop}")
+    _check_video_set(num_videos, num_frames, num_workers, size, width, fps, gop)
     names = direction_names(num_classes)
     root = Path(root).resolve()
     params = {"kind": "videos", "num_videos": num_videos, "num_classes": num_classes,
