@@ -24,10 +24,10 @@ import hydra
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from vjepa import distributed, runlock
+from vjepa import distributed
 from vjepa.eval.config import EvalConfig, validate
 from vjepa.train.hydra_config import config_dir as train_config_dir
-from vjepa.train.main import log_to_file, resolve_run_dir
+from vjepa.train.main import resolve_run_dir, run_folder
 
 log = logging.getLogger("vjepa.eval")
 SCHEMA_NAME = "eval_schema"
@@ -69,25 +69,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     env = distributed.read_env()
     device = distributed.select_device(env, cfg.device)
     distributed.init_process_group(env, device)
-    handler = lock = None
     try:
         run_dir = Path(distributed.broadcast_object(resolve_run_dir(cfg)))
         cfg.run_dir = str(run_dir)
-        lock = runlock.acquire_for_job(run_dir, "vjepa eval", env)  # before any write
-        if env.is_main:
-            handler = log_to_file(run_dir, "eval.log")
-            OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-        distributed.barrier()
-        ctx = setup(cfg, env, device, run_dir)
-        log.info("eval %s: %s probe on %s, %d classes, world size %d", run_dir,
-                 cfg.probe.protocol, device, ctx.num_classes, env.world_size)
-        return run_knn(ctx) if cfg.probe.protocol == "knn" else run_probe(ctx)
+        with run_folder(run_dir, "vjepa eval", env, "eval.log"):
+            if env.is_main:
+                OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+            distributed.barrier()
+            ctx = setup(cfg, env, device, run_dir)
+            log.info("eval %s: %s probe on %s, %d classes, world size %d", run_dir,
+                     cfg.probe.protocol, device, ctx.num_classes, env.world_size)
+            return run_knn(ctx) if cfg.probe.protocol == "knn" else run_probe(ctx)
     finally:
-        if handler is not None:
-            logging.getLogger("vjepa").removeHandler(handler)
-            handler.close()
-        if lock is not None:
-            runlock.release(lock)
         distributed.destroy_process_group()
 
 

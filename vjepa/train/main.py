@@ -16,6 +16,8 @@ import secrets
 import shlex
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,27 @@ def log_to_file(run_dir: Path, name: str = "train.log") -> logging.Handler:
     logging.getLogger("vjepa").addHandler(handler)
     logging.getLogger("vjepa").setLevel(logging.INFO)
     return handler
+
+
+@contextmanager
+def run_folder(run_dir: Path, what: str, env: distributed.DistEnv, log_name: str
+               ) -> Iterator[logging.Handler | None]:
+    """Hold a run folder for one job (`vjepa train`, `vjepa eval`): its lock (rank 0 takes it
+    before anything is written; every rank raises if it cannot) and the package's log records
+    in <run_dir>/<log_name> (rank 0; the handler is yielded, None elsewhere), both released
+    however the block ends."""
+    handler = lock = None
+    try:
+        lock = runlock.acquire_for_job(run_dir, what, env)
+        if env.is_main:
+            handler = log_to_file(run_dir, log_name)
+        yield handler
+    finally:
+        if handler is not None:
+            logging.getLogger("vjepa").removeHandler(handler)
+            handler.close()
+        if lock is not None:
+            runlock.release(lock)
 
 
 def write_run_files(cfg: TrainConfig, run_dir: Path) -> None:
@@ -131,22 +154,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     env = distributed.read_env()
     device = distributed.select_device(env, cfg.dist.device)
     distributed.init_process_group(env, device, cfg.dist.backend, cfg.dist.timeout_s)
-    handler = lock = None
     try:
         run_dir = Path(distributed.broadcast_object(resolve_run_dir(cfg)))
         cfg.run_dir = str(run_dir)
-        lock = runlock.acquire_for_job(run_dir, "vjepa train", env)  # before any write
-        if env.is_main:
-            handler = log_to_file(run_dir)
-        distributed.barrier()
-        with failure_logged(handler):  # the traceback of a failed run lands in train.log
-            return train_in(cfg, env, device, run_dir)
+        with run_folder(run_dir, "vjepa train", env, "train.log") as handler:
+            distributed.barrier()
+            with failure_logged(handler):  # the traceback of a failed run lands in train.log
+                return train_in(cfg, env, device, run_dir)
     finally:
-        if handler is not None:
-            logging.getLogger("vjepa").removeHandler(handler)
-            handler.close()
-        if lock is not None:
-            runlock.release(lock)
         distributed.destroy_process_group()
 
 
