@@ -50,13 +50,14 @@ TINY = {  # --size tiny: the recipe's structure (masks, loss, dtype) on a CPU-si
     "image": ["model.embed_dim=96", "model.depth=2", "model.num_heads=4", "model.crop_size=112",
               "model.patch_size=8", "model.pred_depth=2", "model.pred_embed_dim=64"],
 }
-VARIANTS = {  # name -> speed section (None = `auto`, the device's default)
+VARIANTS = {  # name -> speed section (a key left out = `auto`, the device's default)
     "plain": {"fused_adamw": "off", "compile": "off", "pack": "off"},
     "fused": {"fused_adamw": "on", "compile": "off", "pack": "off"},
-    "pack": {"fused_adamw": "off", "compile": "off", "pack": "pad"},
+    "pack": {"fused_adamw": "off", "compile": "off", "pack": "predictor"},
+    "pad": {"fused_adamw": "off", "compile": "off", "pack": "pad"},
     "compile": {"fused_adamw": "off", "compile": "blocks", "pack": "off"},
     "ckpt": {"activation_checkpointing": True},
-    "fast": {},  # all auto: fused + compile + pack on CUDA
+    "fast": {},  # all auto: fused + compile + predictor packing on CUDA
 }
 
 

@@ -30,7 +30,7 @@ def test_bench_runs_the_recipe_on_cpu_without_hydra_submitit_or_decoders(tmp_pat
     rows = [json.loads(line) for line in
             (tmp_path / "bench_train_step.jsonl").read_text().splitlines()]
     assert [r["variant"] for r in rows] == ["plain", "fused", "pack"]
-    assert "fused_adamw=True" in rows[1]["levers"] and "pack=pad" in rows[2]["levers"]
+    assert "fused_adamw=True" in rows[1]["levers"] and "pack=predictor" in rows[2]["levers"]
     for r in rows:
         assert r["card"] == "cpu" and r["recipe"] == "vjepa_vitl16" and r["dtype"] == "float32"
         assert r["batch_size"] == 2 and r["timed_steps"] == 2 and r["ms_step"] > 0

@@ -46,7 +46,7 @@ def assert_close_grads(a: dict, b: dict, **tol: float) -> None:
 
 def test_auto_is_fast_on_cuda_and_plain_on_cpu():
     assert resolve(None, torch.device("cpu")) == Speed()
-    assert resolve(None, torch.device("cuda")) == Speed(True, "blocks", False, "pad")
+    assert resolve(None, torch.device("cuda")) == Speed(True, "blocks", False, "predictor")
     cfg = type("S", (), {"fused_adamw": "off", "compile": "auto",
                          "activation_checkpointing": True, "pack": "pad"})()
     assert resolve(cfg, torch.device("cuda")) == Speed(False, "blocks", True, "pad")
@@ -108,27 +108,30 @@ def test_vjepa_train_builds_with_the_speed_keys(tmp_path):
         torch.testing.assert_close(value, runs["fused"]["encoder"][key], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("pack", ["pad", "predictor"])
 @pytest.mark.parametrize("frames", [1, 4])
-def test_packed_groups_give_the_per_group_loss_and_grads(frames):
+def test_packed_groups_give_the_per_group_loss_and_grads(frames, pack):
     x, enc, pred = batch(frames)
     if frames > 1:  # the two V-JEPA mask configurations give contexts of different lengths
         assert enc[0][0].shape[1] != enc[1][0].shape[1]
     plain = plain_model(frames)
-    fast = apply(copy.deepcopy(plain), Speed(pack="pad"))
-    assert fast.pack == "pad"
+    fast = apply(copy.deepcopy(plain), Speed(pack=pack))
+    assert fast.pack == pack
     loss_a, grads_a = loss_and_grads(plain, x, enc, pred)
     loss_b, grads_b = loss_and_grads(fast, x, enc, pred)
     torch.testing.assert_close(loss_a, loss_b, rtol=1e-13, atol=1e-14)
     assert_close_grads(grads_a, grads_b, rtol=1e-11, atol=1e-13)
 
 
-def test_packed_predictions_equal_each_group_alone():
+@pytest.mark.parametrize("pack_encoder", [True, False])
+def test_packed_predictions_equal_each_group_alone(pack_encoder):
     x, enc, pred = batch(4)
     model = plain_model(4)
     with torch.no_grad():
         alone = [model.predictor(model.encoder(x, e), e, p, mask_index=g)
                  for g, (e, p) in enumerate(zip(enc, pred, strict=True))]
-        packed = packed_predictions(model.encoder, model.predictor, x, enc, pred)
+        packed = packed_predictions(model.encoder, model.predictor, x, enc, pred,
+                                    pack_encoder)
     assert [a.shape for a in alone] == [p.shape for p in packed]
     for a, p in zip(alone, packed, strict=True):
         torch.testing.assert_close(a, p, rtol=1e-12, atol=1e-13)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vjepa.masks.apply import apply_masks, repeat_interleave_batch
-from vjepa.models.packing import packed_predictions
+from vjepa.models.packing import PACK_MODES, packed_predictions
 from vjepa.models.predictor import Predictor
 from vjepa.models.vit import VisionTransformer
 
@@ -74,7 +74,7 @@ class JEPA(nn.Module):
         for p in self.target_encoder.parameters():
             p.requires_grad_(False)
         self.loss_type, self.loss_exp = loss_type, loss_exp
-        self.pack = "off"  # speed.pack: "pad" = all mask groups in one call (models.packing)
+        self.pack = "off"  # speed.pack (PACK_MODES): mask groups in one call (models.packing)
 
     @torch.no_grad()
     def target_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -117,11 +117,13 @@ class JEPA(nn.Module):
                     masks_pred: list[list[torch.Tensor]]) -> list[torch.Tensor]:
         """Per group g the predictor's output [len(pred) * len(enc) * B, Nt, D] for the
         context masks_enc[g] (mask token g): one encoder and predictor call per group, or with
-        pack="pad" one call for all groups (vjepa.models.packing, same values)."""
-        if self.pack == "pad" and len(masks_enc) > 1:
-            return packed_predictions(self.encoder, self.predictor, x, masks_enc, masks_pred)
-        if self.pack not in ("off", "pad"):
-            raise ValueError(f"pack must be 'off' or 'pad', got {self.pack!r}")
+        pack="predictor" one predictor call, "pad" also one encoder call, for all groups
+        (vjepa.models.packing, same values)."""
+        if self.pack not in PACK_MODES:
+            raise ValueError(f"pack must be one of {PACK_MODES}, got {self.pack!r}")
+        if self.pack != "off" and len(masks_enc) > 1:
+            return packed_predictions(self.encoder, self.predictor, x, masks_enc, masks_pred,
+                                      pack_encoder=self.pack == "pad")
         return [self.predictor(self.encoder(x, enc), enc, pred, mask_index=g)
                 for g, (enc, pred) in enumerate(zip(masks_enc, masks_pred, strict=True))]
 

@@ -83,9 +83,10 @@ class Compile(Choice):  # vjepa.train.speed.compile_blocks
 
 
 class Pack(Choice):  # vjepa.models.packing
-    auto = "auto"  # pad on CUDA, off on the CPU
+    auto = "auto"  # predictor on CUDA, off on the CPU
     off = "off"  # one encoder and one predictor call per mask group (the official loop)
-    pad = "pad"  # one call for all groups, shorter sequences padded and masked out
+    predictor = "predictor"  # one predictor call for all groups (V-JEPA: no padding waste)
+    pad = "pad"  # one encoder and one predictor call, shorter sequences padded and masked out
 
 
 @dataclass

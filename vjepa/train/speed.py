@@ -24,7 +24,7 @@ class Speed:
     fused_adamw: bool = False
     compile: str = "off"  # off | blocks
     activation_checkpointing: bool = False
-    pack: str = "off"  # off | pad
+    pack: str = "off"  # off | predictor | pad
 
     def describe(self) -> str:
         return (f"fused_adamw={self.fused_adamw} compile={self.compile} "
@@ -44,8 +44,8 @@ def resolve(speed: Any, device: torch.device) -> Speed:
     fused = pick(get("fused_adamw"), "on", "off")
     checkpointing = get("activation_checkpointing")
     return Speed(fused_adamw=fused == "on", compile=pick(get("compile"), "blocks", "off"),
-                 activation_checkpointing=bool(checkpointing), pack=pick(get("pack"), "pad",
-                                                                         "off"))
+                 activation_checkpointing=bool(checkpointing),
+                 pack=pick(get("pack"), "predictor", "off"))
 
 
 def block_lists(model: JEPA) -> list[torch.nn.ModuleList]:
