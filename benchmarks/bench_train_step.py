@@ -24,7 +24,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -36,6 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import official_step  # noqa: E402
 
+from vjepa.provenance import git_commit  # noqa: E402
 from vjepa.train import speed as speed_mod  # noqa: E402
 from vjepa.train.build import build_core, build_optim  # noqa: E402
 from vjepa.train.optim import apply_schedule  # noqa: E402
@@ -177,11 +177,8 @@ def mean_flops(model: Any, x: torch.Tensor, masks: list) -> float:
 
 
 def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    """The checkout's commit (-dirty when changed), as a run folder's version.txt has it."""
+    return git_commit(Path(__file__).resolve().parent) or "unknown"
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -3,6 +3,8 @@ of the official models, and smoke / benchmarks build through it."""
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 import torch
 
@@ -56,10 +58,13 @@ def test_schema_default_masks_are_the_vjepa_pair():
 def test_bench_train_step_measures_the_recipe():
     import benchmarks.bench_train_step as bench
 
-    model, collator, shape, cfg = bench.build("vjepa_tiny", ["model.num_frames=4"],
-                                              torch.device("cpu"))
-    assert shape == (3, 4, 64, 64) and cfg.model.num_frames == 4
-    assert model.encoder.tokens.grid == (2, 8, 8) and len(collator.generators) == 2
+    cfg = bench.load(argparse.Namespace(recipe="vjepa_tiny", set=["model.num_frames=4"],
+                                        size="full"))
+    x, masks = bench.draw_inputs(cfg, 3, 2, torch.device("cpu"))
+    assert x.shape == (3, 3, 4, 64, 64) and cfg.model.num_frames == 4
+    assert [len(enc) for enc, _ in masks] == [2, 2]  # the recipe's two mask groups per step
+    _, model, _ = bench.ours(cfg, "plain", torch.device("cpu"), "float32")
+    assert model.encoder.tokens.grid == (2, 8, 8)
 
 
 def test_every_published_recipe_has_its_official_count():

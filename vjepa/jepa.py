@@ -92,7 +92,8 @@ class JEPA(nn.Module):
 
         Args:
             x: [B, C, H, W] images or [B, C, T, H, W] clips.
-            masks_enc / masks_pred: per group, lists of index tensors [B, K].
+            masks_enc / masks_pred: per group, lists of index tensors [B, K]: the context
+                masks (kept tokens the encoder sees) and the target masks (tokens to predict).
         """
         if len(masks_enc) != len(masks_pred) or not masks_enc:
             raise ValueError(
@@ -103,9 +104,9 @@ class JEPA(nn.Module):
         batch = h.shape[0]
         loss = h.new_zeros((), dtype=torch.float32)
         preds = self.predictions(x, masks_enc, masks_pred)
-        for p, enc, pred in zip(preds, masks_enc, masks_pred, strict=True):
-            t = repeat_interleave_batch(apply_masks(h, pred), batch, len(enc))
-            loss = loss + prediction_loss(p, t, self.loss_type, self.loss_exp)
+        for pred, ctx, tgt in zip(preds, masks_enc, masks_pred, strict=True):
+            t = repeat_interleave_batch(apply_masks(h, tgt), batch, len(ctx))
+            loss = loss + prediction_loss(pred, t, self.loss_type, self.loss_exp)
         return JEPAOutput(
             loss=loss / len(masks_enc),
             targets=h,
@@ -115,17 +116,18 @@ class JEPA(nn.Module):
 
     def predictions(self, x: torch.Tensor, masks_enc: list[list[torch.Tensor]],
                     masks_pred: list[list[torch.Tensor]]) -> list[torch.Tensor]:
-        """Per group g the predictor's output [len(pred) * len(enc) * B, Nt, D] for the
-        context masks_enc[g] (mask token g): one encoder and predictor call per group, or with
-        pack="predictor" one predictor call, "pad" also one encoder call, for all groups
-        (vjepa.models.packing, same values)."""
+        """Per group g the predictor's output [len(tgt) * len(ctx) * B, Nt, D] for the
+        context masks ctx = masks_enc[g] and the target masks tgt = masks_pred[g] (mask token
+        g): one encoder and predictor call per group, or with pack="predictor" one predictor
+        call, "pad" also one encoder call, for all groups (vjepa.models.packing, same
+        values)."""
         if self.pack not in PACK_MODES:
             raise ValueError(f"pack must be one of {PACK_MODES}, got {self.pack!r}")
         if self.pack != "off" and len(masks_enc) > 1:
             return packed_predictions(self.encoder, self.predictor, x, masks_enc, masks_pred,
                                       pack_encoder=self.pack == "pad")
-        return [self.predictor(self.encoder(x, enc), enc, pred, mask_index=g)
-                for g, (enc, pred) in enumerate(zip(masks_enc, masks_pred, strict=True))]
+        return [self.predictor(self.encoder(x, ctx), ctx, tgt, mask_index=g)
+                for g, (ctx, tgt) in enumerate(zip(masks_enc, masks_pred, strict=True))]
 
     @torch.no_grad()
     def update_target(self, momentum: float, apply: torch.Tensor | None = None) -> None:
