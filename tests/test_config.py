@@ -117,7 +117,7 @@ def test_impossible_values_fail_with_field_and_value(overrides, field, value):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["model.crop_size=16", "model.patch_size=8", "model.num_frames=4"], "empty target mask"),
+    (["model.crop_size=16", "model.patch_size=8", "model.num_frames=4"], "empty block"),
     (["model.num_heads=3"], "not divisible"),
     (["mask.video.0.num_blocks=0"], "num_blocks must be >= 1"),
 ])

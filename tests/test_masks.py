@@ -44,10 +44,9 @@ def test_2d_determinism_per_seed_and_step():
     assert not all(torch.equal(x, y) for x, y in zip(a[1], c[1], strict=True))
 
 
-def test_2d_impossible_min_keep_raises():
-    gen = MultiBlock2D((4, 4), pred_mask_scale=(0.1, 0.1), min_keep=10)
+def test_2d_impossible_min_keep_raises_at_construction():
     with pytest.raises(ValueError, match="min_keep=10"):
-        gen(2, generator_for(0))
+        MultiBlock2D((4, 4), pred_mask_scale=(0.1, 0.1), min_keep=10)
 
 
 @pytest.mark.parametrize("bad", [dict(pred_mask_scale=(0.0, 0.2)), dict(enc_mask_scale=(0.9, 1.2)),
@@ -88,10 +87,27 @@ def test_3d_max_temporal_keep_limits_context():
     assert pred[0].shape[1] >= 2 * 36
 
 
-def test_3d_full_cover_raises():
-    gen = MultiBlock3D((2, 2, 2), num_blocks=1, spatial_scale=(1.0, 1.0))
-    with pytest.raises(ValueError, match="always cover"):
-        gen(1, generator_for(0))
+def test_3d_full_cover_raises_at_construction():
+    with pytest.raises(ValueError, match=r"\(2, 2, 2\) .* whole 2x2x2 grid in 200 of 200"):
+        MultiBlock3D((2, 2, 2), num_blocks=1, spatial_scale=(1.0, 1.0))
+
+
+def test_3d_a_range_that_covers_the_grid_only_sometimes_raises_at_construction():
+    """[0.9, 1.0] on 4x8x8 passed one draw and failed training at step 12 before."""
+    with pytest.raises(ValueError, match="cover the whole 4x8x8 grid"):
+        MultiBlock3D((4, 8, 8), num_blocks=4, spatial_scale=(0.9, 1.0))
+
+
+def test_3d_many_blocks_that_cover_the_grid_together_raise_at_construction():
+    """10 blocks of 3x4 on 1x4x4 cover it in most draws (found by the bad-config suite)."""
+    with pytest.raises(ValueError, match=r"10 blocks of size \(1, \d, 4\)"):
+        MultiBlock3D((1, 4, 4), num_blocks=10, spatial_scale=(0.45, 0.618),
+                     temporal_scale=(0.07, 0.102), aspect_ratio=(0.685, 0.704))
+
+
+def test_3d_empty_block_raises_at_construction():
+    with pytest.raises(ValueError, match=r"empty block \(2, 0, 0\) on the 2x2x2 grid"):
+        MultiBlock3D((2, 2, 2), spatial_scale=(0.1, 0.5))
 
 
 def test_collator_groups_step_tagging_and_determinism():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+LAUNCHERS = ("local", "slurm")  # `launcher=`; "none" (the default) runs in this process
 SLURM_GPUS_PER_NODE = 8  # what a Slurm job asks for when slurm.gpus_per_node is not set
 
 

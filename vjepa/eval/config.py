@@ -6,10 +6,11 @@ Imports neither Hydra nor OmegaConf.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vjepa.slurm_config import SlurmConfig
+from vjepa.slurm_config import LAUNCHERS, SlurmConfig
 
 PROTOCOLS = ("attentive", "linear", "knn")
 TEST_POSITIONS = ("centre", "official_random")
@@ -103,6 +104,19 @@ def _fail(key: str, value: Any, why: str) -> None:
     raise ValueError(f"config {key}={value!r}: {why}")
 
 
+def _at_least(cfg: Any, low: float, keys: tuple[str, ...], strict: bool = False) -> None:
+    """Each dotted key is None or >= low (> low when strict)."""
+    for key in keys:
+        node = cfg
+        for part in key.split("."):
+            node = getattr(node, part)
+        many = isinstance(node, Sequence) and not isinstance(node, str)  # optim.lrs, .wds
+        values = list(node) if many else [node]
+        if any(v is not None and (v <= low if strict else v < low) for v in values):
+            _fail(key, values if many else node,
+                  f"must be > {low:g}" if strict else f"must be >= {low:g}")
+
+
 def validate(cfg: Any) -> None:
     """Reject impossible values, naming the key and the value."""
     d, p, o = cfg.data, cfg.probe, cfg.optim
@@ -110,19 +124,27 @@ def validate(cfg: Any) -> None:
                                 ("data.test_positions", d.test_positions, TEST_POSITIONS),
                                 ("data.label", d.label, LABELS),
                                 ("probe.protocol", p.protocol, PROTOCOLS),
-                                ("probe.order", p.order, ("vjepa", "vjepa2"))):
+                                ("probe.order", p.order, ("vjepa", "vjepa2")),
+                                ("device", cfg.device, ("auto", "cpu", "cuda")),
+                                ("launcher", cfg.launcher, ("none", *LAUNCHERS))):
         if value not in choices:
             _fail(key, value, f"choose one of {choices}")
     if d.num_views not in (1, 3):
         _fail("data.num_views", d.num_views, "1 (centre crop) or 3 (crops along the long side)")
-    for key, value in (("data.num_segments", d.num_segments), ("data.batch_size", d.batch_size),
-                       ("data.frames_per_clip", d.frames_per_clip), ("optim.epochs", o.epochs),
-                       ("data.frame_step", d.frame_step), ("probe.depth", p.depth)):
-        if value < 1:
-            _fail(key, value, "must be >= 1")
+    _at_least(cfg, 1, ("data.num_segments", "data.batch_size", "data.frames_per_clip",
+                       "optim.epochs", "data.frame_step", "probe.depth", "data.num_classes",
+                       "data.resolution", "data.lowshot_per_class", "data.synthetic_num",
+                       "data.synthetic_val_num", "data.synthetic_size", "data.synthetic_frames",
+                       "probe.num_heads", "probe.knn_k", "encoder_heads"))
+    _at_least(cfg, 0, ("data.num_workers", "seed", "optim.wds", "optim.final_lr",
+                       "optim.final_weight_decay", "optim.warmup_epochs", "optim.holdout"))
+    _at_least(cfg, 0, ("data.timeout_s", "data.lowshot_fraction", "probe.knn_temperature",
+                       "optim.lrs", "optim.clip_grad"), strict=True)
+    if d.lowshot_fraction is not None and d.lowshot_fraction > 1:
+        _fail("data.lowshot_fraction", d.lowshot_fraction, "is a fraction in (0, 1]")
     if not o.lrs or not o.wds:
         _fail("optim.lrs/wds", (o.lrs, o.wds), "need at least one lr and one wd")
-    if len(o.lrs) * len(o.wds) > 1 and not 0 < o.holdout < 1:
+    if not 0 <= o.holdout < 1 or (len(o.lrs) * len(o.wds) > 1 and o.holdout == 0):
         _fail("optim.holdout", o.holdout, "several heads need a held-out fraction in (0, 1)")
     if d.lowshot_per_class is not None and d.lowshot_fraction is not None:
         _fail("data.lowshot_*", (d.lowshot_per_class, d.lowshot_fraction), "set at most one")

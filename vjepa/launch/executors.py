@@ -9,9 +9,7 @@ import submitit
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from vjepa.slurm_config import SLURM_GPUS_PER_NODE, SlurmConfig
-
-LAUNCHERS = ("local", "slurm")
+from vjepa.slurm_config import LAUNCHERS, SLURM_GPUS_PER_NODE, SlurmConfig
 
 
 def as_slurm_config(node: SlurmConfig | DictConfig | dict[str, Any]) -> SlurmConfig:

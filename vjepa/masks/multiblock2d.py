@@ -59,10 +59,26 @@ class MultiBlock2D:
             raise ValueError(f"min_keep must be >= 0, got {min_keep}")
         self.nenc, self.npred, self.min_keep = nenc, npred, min_keep
         self.allow_overlap = allow_overlap
+        self._check_extremes()
+
+    def _check_extremes(self) -> None:
+        """Reject scales whose smallest draws give blocks of at most `min_keep` tokens: such a
+        draw fails training at some step (no block can keep enough tokens), so fail here."""
+        us = [*(i / 256 for i in range(256)), 1.0 - 1e-9]  # u is in [0, 1); no tensors
+        for name, scale, aspect in (("pred_mask_scale", self.pred_mask_scale, self.aspect_ratio),
+                                    ("enc_mask_scale", self.enc_mask_scale, (1.0, 1.0))):
+            h, w = min((self.size_at(u, scale, aspect) for u in us), key=lambda s: s[0] * s[1])
+            if h * w <= self.min_keep:
+                raise ValueError(f"{name} {list(scale)} draws blocks of {h}x{w} tokens on the "
+                                 f"{self.height}x{self.width} grid, not more than min_keep="
+                                 f"{self.min_keep}; lower min_keep or raise {name}")
 
     def block_size(self, g: torch.Generator, scale: Range, aspect: Range) -> tuple[int, int]:
         """(h, w) of a block; h < height and w < width as in the official sampler."""
-        u = torch.rand(1, generator=g).item()
+        return self.size_at(torch.rand(1, generator=g).item(), scale, aspect)
+
+    def size_at(self, u: float, scale: Range, aspect: Range) -> tuple[int, int]:
+        """(h, w) of a block drawn with uniform value `u` (it sets both scale and aspect)."""
         keep = int(self.height * self.width * (scale[0] + u * (scale[1] - scale[0])))
         ar = aspect[0] + u * (aspect[1] - aspect[0])
         h = min(int(round(math.sqrt(keep * ar))), self.height - 1)

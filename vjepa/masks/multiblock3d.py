@@ -14,6 +14,11 @@ import torch
 from vjepa.masks.multiblock2d import Range, _check_range, stack_truncated
 from vjepa.seeding import randint, uniform
 
+# The largest blocks are drawn COVER_DRAWS times at construction: when they leave no context
+# in COVER_LIMIT of the draws, the range is refused (training fails once max_resample draws in
+# a row do: below the limit that is at most 0.8 ** 100 ~ 2e-10 per sample).
+COVER_DRAWS, COVER_LIMIT = 200, 0.8
+
 
 class MultiBlock3D:
     """Args:
@@ -52,15 +57,49 @@ class MultiBlock3D:
             raise ValueError(f"max_keep must be >= 1 or None, got {max_keep}")
         self.max_context_duration = max(1, int(self.duration * max_temporal_keep))
         self.max_keep = max_keep
+        self._check_extremes()
 
-    def block_size(self, g: torch.Generator) -> tuple[int, int, int]:
-        """(t, h, w) with independent draws for time, area and aspect (official order)."""
-        t = max(1, int(self.duration * uniform(g, *self.temporal_scale)))
-        keep = int(self.height * self.width * uniform(g, *self.spatial_scale))
-        ar = uniform(g, *self.aspect_ratio)
+    def size_at(self, temporal: float, spatial: float, ar: float) -> tuple[int, int, int]:
+        """(t, h, w) of a block drawn at these scales and aspect ratio."""
+        t = max(1, int(self.duration * temporal))
+        keep = int(self.height * self.width * spatial)
         h = min(int(round(math.sqrt(keep * ar))), self.height)
         w = min(int(round(math.sqrt(keep / ar))), self.width)
         return t, h, w
+
+    def block_size(self, g: torch.Generator) -> tuple[int, int, int]:
+        """(t, h, w) with independent draws for time, area and aspect (official order)."""
+        temporal = uniform(g, *self.temporal_scale)
+        spatial = uniform(g, *self.spatial_scale)
+        return self.size_at(temporal, spatial, uniform(g, *self.aspect_ratio))
+
+    def _check_extremes(self) -> None:
+        """Reject ranges whose draws can give an empty block or one covering the whole grid
+        (no context left): such a draw fails training at some step, so fail here."""
+        (t0, t1), (s0, s1), (a0, a1) = self.temporal_scale, self.spatial_scale, self.aspect_ratio
+        for ar in (a0, a1):  # the narrowest blocks: smallest area at either aspect extreme
+            size = self.size_at(t0, s0, ar)
+            if min(size) == 0:
+                raise ValueError(f"spatial_scale {list(self.spatial_scale)} with aspect_ratio "
+                                 f"{ar} draws an empty block {size} on the {self.grid_text()} "
+                                 "grid; raise spatial_scale")
+        s_top = s1 if s0 == s1 else s1 - 1e-9 * (s1 - s0)  # draws stay below the maximum
+        t_top = t1 if t0 == t1 else t1 - 1e-9 * (t1 - t0)
+        g = torch.Generator().manual_seed(0)
+        with torch.device("cpu"):  # also when the model is built on the meta device
+            for ar in (a0, (a0 + a1) / 2, a1):  # the largest blocks, at three aspect ratios
+                size = self.size_at(t_top, s_top, ar)
+                covered = sum(not self.context_map(g, size).any() for _ in range(COVER_DRAWS))
+                if covered >= COVER_LIMIT * COVER_DRAWS:
+                    raise ValueError(
+                        f"{self.num_blocks} blocks of size {size} (spatial_scale "
+                        f"{list(self.spatial_scale)}, temporal_scale {list(self.temporal_scale)}, "
+                        f"aspect_ratio {ar:.3g}) cover the whole {self.grid_text()} grid in "
+                        f"{covered} of {COVER_DRAWS} draws (no context left; training fails when "
+                        f"{self.max_resample} in a row do); lower the mask scales or num_blocks")
+
+    def grid_text(self) -> str:
+        return f"{self.duration}x{self.height}x{self.width}"
 
     def context_map(self, g: torch.Generator, size: tuple[int, int, int]) -> torch.Tensor:
         """[T, H, W] int map, 1 = context, 0 = target, for one sample."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import Any
 
-from vjepa.slurm_config import SlurmConfig
+from vjepa.slurm_config import LAUNCHERS, SlurmConfig
 
 REQUIRED: Any = "???"  # OmegaConf's mark of a mandatory value (omegaconf.MISSING)
 
@@ -373,8 +373,14 @@ def validate_optim(o: Any) -> None:
 
 
 def validate_data(d: Any) -> None:
+    from vjepa.data.reader_base import BACKENDS
+
     if d.weights is not None and len(d.weights) != len(d.sources):
         _fail("data.weights", list(d.weights), f"needs one weight per source ({len(d.sources)})")
+    if d.weights is not None and (min(d.weights) < 0 or sum(d.weights) <= 0):
+        _fail("data.weights", list(d.weights), "must be >= 0 with a positive sum")
+    if d.decoder is not None:
+        _check_choice("data.decoder", d.decoder, BACKENDS)
     _check_positive("data", d, ("batch_size", "frame_step", "num_clips", "synthetic_num",
                                 "synthetic_size", "synthetic_frames", "fps", "duration"))
     if d.fps is not None and d.duration is not None:
@@ -425,5 +431,7 @@ def validate(cfg: Any) -> None:
     validate_optim(cfg.optim)
     validate_logging(cfg.logging)
     validate_probe(cfg.probe, cfg.data.kind)
+    _check_positive("dist", cfg.dist, ("timeout_s",))
+    _check_choice("launcher", cfg.launcher, ("none", *LAUNCHERS))
     if cfg.seed < 0:
         _fail("seed", cfg.seed, "must be >= 0")
