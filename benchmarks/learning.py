@@ -9,7 +9,11 @@ folder), then the benchmark's own probes on a fresh held-out synthetic set (seed
 in-training probe's): for video, an attentive probe (tokens) and a linear probe (mean-pooled)
 on the motion direction; for images, linear probes on the shape class (semantic) and on the
 object count (low-level), k-NN beside them. The random-init encoder is the run's own step-0
-encoder (same seed, same builder), so the two differ only by the pretraining.
+encoder (same seed, same builder), so the two differ only by the pretraining. A third column
+probes raw pixels (each tubelet / patch flattened as a token, the encoder's grid): the
+ceiling check of the probe itself. If the probe cannot read the label from pixels, neither
+encoder's score says anything about its features. `--no-train` runs only the random-init and
+pixel columns (seconds to minutes: is the probe budget able to read this label at all?).
 
 Prints the table (mean and spread over seeds), the commands and the machine card, and writes
 `<out>/<recipe>/learning.json` and `<out>/<recipe>/curves_seed<s>.png` (probe accuracy next
@@ -42,7 +46,7 @@ from vjepa.train.build import INIT, build_encoder
 from vjepa.train.checkpoint import load_checkpoint
 from vjepa.train.hydra_config import compose, finalize
 from vjepa.train.main import run
-from vjepa.train.probe_eval import labelled_set, probe_scores
+from vjepa.train.probe_eval import LabelledSet, labelled_set, probe_scores, token_scores
 
 # The benchmark's fixed probe budget (chosen before any pretraining result, never tuned on it).
 BUDGET = {"num_train": 1024, "num_test": 512, "seed": 11, "epochs": 40, "lr": 1e-3,
@@ -85,22 +89,43 @@ def target_encoder(cfg: Any, run_dir: Path) -> torch.nn.Module:
     return encoder
 
 
+def pixel_tokens(x: torch.Tensor, tubelet: int, patch: int) -> torch.Tensor:
+    """Raw pixels as tokens on the encoder's grid: [N, C, T, H, W] -> [N, L, C*t*p*p]."""
+    n, c, frames, h, w = x.shape
+    t = tubelet if frames > 1 else 1
+    x = x.reshape(n, c, frames // t, t, h // patch, patch, w // patch, patch)
+    return x.permute(0, 2, 4, 6, 1, 3, 5, 7).reshape(n, -1, c * t * patch * patch)
+
+
+def pixel_scores(cfg: Any, data: LabelledSet, p: Any) -> dict[str, float]:
+    """The probes of ``p`` on raw pixel tokens (heads: the encoder's if they divide the width)."""
+    m = cfg.model
+    tokens = LabelledSet(pixel_tokens(data.train_x, m.tubelet_size, m.patch_size), data.train_y,
+                         pixel_tokens(data.test_x, m.tubelet_size, m.patch_size), data.test_y,
+                         data.num_classes)
+    width = tokens.train_x.shape[-1]
+    return token_scores(tokens, p, m.num_heads if width % m.num_heads == 0 else 1)
+
+
 def evaluate(cfg: Any, encoders: dict[str, torch.nn.Module], budget: dict[str, Any]
              ) -> dict[str, dict[str, float]]:
-    """{"<task>/<protocol>": {encoder name: top-1}} with the probe budget."""
+    """{"<task>/<protocol>": {encoder name or "pixels": top-1}} with the probe budget."""
     out: dict[str, dict[str, float]] = {}
     for task, label, protocols in TASKS[cfg.data.kind]:
         pcfg = OmegaConf.merge(cfg, {"probe": {**budget, "label": label,
                                                "protocols": protocols}})
         data = labelled_set(pcfg)
-        for name, encoder in encoders.items():
-            for protocol, top1 in probe_scores(encoder, data, pcfg.probe).items():
+        scores = {name: probe_scores(encoder, data, pcfg.probe)
+                  for name, encoder in encoders.items()}
+        scores["pixels"] = pixel_scores(pcfg, data, pcfg.probe)
+        for name, by_protocol in scores.items():
+            for protocol, top1 in by_protocol.items():
                 out.setdefault(f"{task}/{protocol}", {})[name] = top1
     return out
 
 
 def one_seed(recipe: str, seed: int, overrides: list[str], out: Path,
-             budget: dict[str, Any]) -> dict[str, Any]:
+             budget: dict[str, Any], train: bool = True) -> dict[str, Any]:
     run_dir = out / recipe / f"seed{seed}"
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a fresh run, never a resumed one
@@ -108,11 +133,13 @@ def one_seed(recipe: str, seed: int, overrides: list[str], out: Path,
             "logging.progress=false", *overrides]
     cfg = finalize(compose(args))
     t0 = time.perf_counter()
-    summary = run(cfg)
+    summary = run(cfg) if train else {"step": 0, "loss": float("nan")}
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    scores = evaluate(cfg, {"target": target_encoder(cfg, run_dir),
-                            "random_init": random_init_encoder(cfg)}, budget)
+    encoders = {"random_init": random_init_encoder(cfg)}
+    if train:
+        encoders = {"target": target_encoder(cfg, run_dir), **encoders}
+    scores = evaluate(cfg, encoders, budget)
     curves = run_dir / "plots" / "curves.png"
     if curves.is_file():
         shutil.copy(curves, out / recipe / f"curves_seed{seed}.png")
@@ -126,25 +153,28 @@ def table(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for key in results[0]["scores"]:
         row: dict[str, Any] = {"probe": key}
-        for name in ("target", "random_init"):
+        names = [n for n in ("target", "random_init", "pixels") if n in results[0]["scores"][key]]
+        for name in names:
             values = [r["scores"][key][name] for r in results]
             row[name] = values
             row[f"{name}_mean"] = statistics.fmean(values)
             row[f"{name}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-        gaps = [t - r for t, r in zip(row["target"], row["random_init"], strict=True)]
-        row["gap_mean"], row["gap_min"] = statistics.fmean(gaps), min(gaps)
+        if "target" in names:
+            gaps = [t - r for t, r in zip(row["target"], row["random_init"], strict=True)]
+            row["gap_mean"], row["gap_min"] = statistics.fmean(gaps), min(gaps)
         rows.append(row)
     return rows
 
 
 def print_table(recipe: str, rows: list[dict[str, Any]], seeds: list[int]) -> None:
     print(f"\n{recipe}: top-1 on held-out synthetic data, mean ± std over seeds {seeds}")
-    print("| probe | pretrained target encoder | random-init encoder | gap (min) |")
-    print("|---|---|---|---|")
+    print("| probe | pretrained target encoder | random-init encoder | raw pixels | gap (min) |")
+    print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['probe']} | {r['target_mean']:.3f} ± {r['target_std']:.3f} | "
-              f"{r['random_init_mean']:.3f} ± {r['random_init_std']:.3f} | "
-              f"{r['gap_mean']:+.3f} ({r['gap_min']:+.3f}) |")
+        cells = [f"{r[f'{n}_mean']:.3f} ± {r[f'{n}_std']:.3f}" if f"{n}_mean" in r else "-"
+                 for n in ("target", "random_init", "pixels")]
+        gap = f"{r['gap_mean']:+.3f} ({r['gap_min']:+.3f})" if "gap_mean" in r else "-"
+        print(f"| {r['probe']} | {' | '.join(cells)} | {gap} |")
 
 
 def collected(paths: list[Path]) -> dict[str, Any]:
@@ -170,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", type=Path, default=Path("runs/learning"))
+    parser.add_argument("--no-train", action="store_true",
+                        help="no pretraining: probe the random-init encoder and raw pixels only")
     parser.add_argument("--collect", nargs="+", type=Path, default=None, metavar="JSON",
                         help="pool the runs of several learning.json files into one table")
     parser.add_argument("--budget", nargs="*", default=[], metavar="KEY=VALUE",
@@ -182,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.collect:
         doc = collected(args.collect)
     else:
-        results = [one_seed(args.recipe, s, args.set, args.out, budget) for s in args.seeds]
+        results = [one_seed(args.recipe, s, args.set, args.out, budget, not args.no_train)
+                   for s in args.seeds]
         doc = {"recipe": args.recipe, "card": card(), "budget": budget,
                "wall_s": time.perf_counter() - t0, "runs": results}
     doc["command"] = " ".join([Path(sys.executable).name, *sys.argv])

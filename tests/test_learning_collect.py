@@ -44,3 +44,26 @@ def test_collect_refuses_repeated_seeds_and_mixed_budgets(tmp_path):
     c = _doc(tmp_path / "c.json", 1, 0.5, 0.2, budget={"epochs": 5})
     with pytest.raises(ValueError, match="differ in 'budget'"):
         learning.collected([a, c])
+
+
+@pytest.mark.parametrize("frames,tubelet", [(4, 2), (1, 2)])
+def test_pixel_tokens_are_the_encoders_grid_of_raw_tubelets(frames, tubelet):
+    import torch
+
+    x = torch.randn(2, 3, frames, 8, 12)
+    tokens = learning.pixel_tokens(x, tubelet, 4)
+    t = tubelet if frames > 1 else 1
+    want = [x[:, :, i * t:(i + 1) * t, h * 4:(h + 1) * 4, w * 4:(w + 1) * 4].reshape(2, -1)
+            for i in range(frames // t) for h in range(2) for w in range(3)]
+    assert torch.equal(tokens, torch.stack(want, dim=1))
+
+
+def test_no_train_probes_random_init_and_pixels_only(tmp_path):
+    out = tmp_path / "out"
+    assert learning.main(["--recipe", "ijepa_tiny", "--seeds", "0", "--no-train", "--out",
+                          str(out), "--set", f"data.cache_dir={tmp_path / 'cache'}",
+                          "--budget", "num_train=12", "num_test=8", "epochs=1"]) == 0
+    doc = json.loads((out / "ijepa_tiny" / "learning.json").read_text())
+    for row in doc["table"]:
+        assert set(row) >= {"random_init", "pixels"} and "target" not in row
+        assert all(0.0 <= v <= 1.0 for v in row["random_init"] + row["pixels"])
