@@ -19,7 +19,7 @@ from vjepa.train.rerun import with_saved_config
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TOP_KEYS = {f.name for f in fields(TrainConfig)}
-SECTIONS = ("model", "mask", "data", "optim", "logging", "dist", "slurm")
+SECTIONS = ("model", "mask", "data", "optim", "logging", "speed", "dist", "slurm")
 FILE_NAME = re.compile(r"\.(safetensors|json|pt|csv|yaml|py|tar|mp4|jpg|sh|md)$")
 
 

@@ -31,8 +31,8 @@ def test_run_folder_holds_config_logs_curves_and_plots(tmp_path):
         "latest.pt", "step_00000002.pt", "step_00000004.pt"}
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
     assert [r["step"] for r in rows] == ["2", "4"]  # integers, not 2.0
-    for name in COLUMNS:
-        assert all(math.isfinite(float(r[name])) for r in rows), name
+    for name in COLUMNS:  # all measured; MFU has no bf16 peak to divide by on a CPU
+        assert all(math.isfinite(float(r[name])) == (name != "mfu") for r in rows), name
     assert all(float(r[k]) > 0 for r in rows for k in ("std_tokens", "eff_rank", "loss"))
 
 

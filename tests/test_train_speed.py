@@ -11,7 +11,7 @@ from train_helpers import load_latest, run_here, tiny_overrides
 
 from vjepa.models.packing import packed_predictions, pad_stack
 from vjepa.smoke import tiny_jepa
-from vjepa.train.optim import build_optimizer, is_fused
+from vjepa.train.optim import build_optimizer, is_fused, load_optimizer_state
 from vjepa.train.speed import Speed, apply, compile_blocks, resolve
 
 
@@ -162,3 +162,28 @@ def test_fast_path_run_resumes_bit_identically_and_matches_the_plain_run(tmp_pat
         for key, value in fast[part].items():
             assert torch.equal(value, cut[part][key]), (part, key)
             torch.testing.assert_close(value, plain[part][key], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("saved_fused", [False, True])
+def test_a_resumed_optimizer_takes_this_runs_fused_choice(saved_fused):
+    """A run resumed with speed.fused_adamw changed steps with the new choice (the saved
+    groups' flag would otherwise make a fused optimizer run the plain kernel, which refuses
+    the on-device skip) and continues the same moments."""
+    x, enc, pred = batch(4)
+    model = plain_model(4).float()
+    modules = {"encoder": model.encoder, "predictor": model.predictor}
+    first = build_optimizer(modules, fused=saved_fused)
+    loss_and_grads(model, x.float(), enc, pred)
+    first.step()
+    resumed = build_optimizer(modules, fused=not saved_fused)
+    load_optimizer_state(resumed, first.state_dict())
+    assert all(g["fused"] == (not saved_fused or None) for g in resumed.param_groups)
+    assert all(st["step"].item() == 1 for st in resumed.state.values())
+    resumed.found_inf = torch.ones(())  # the fused kernel's on-device skip
+    if not saved_fused:
+        resumed.step()
+        assert all(st["step"].item() == 1 for st in resumed.state.values())
+    else:
+        del resumed.found_inf
+        resumed.step()
+        assert all(st["step"].item() == 2 for st in resumed.state.values())

@@ -38,7 +38,7 @@ from vjepa.train.config import TrainConfig, recipe_changes, to_plain
 from vjepa.train.data import StepBatchSampler, make_loader
 from vjepa.train.logs import METRICS_CSV, MetricsWriter, last_logged_loss
 from vjepa.train.monitor import MetricSums, collapse_indicators
-from vjepa.train.optim import apply_schedule
+from vjepa.train.optim import apply_schedule, load_optimizer_state
 from vjepa.train.plots import plot_metrics
 from vjepa.train.schedules import Schedules
 from vjepa.train.signals import Interrupted, StopRequests
@@ -127,7 +127,7 @@ class Trainer:
         self.model.encoder.load_state_dict(state["encoder"])
         self.model.predictor.load_state_dict(state["predictor"])
         self.model.target_encoder.load_state_dict(state["target_encoder"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         if (self.scaler is None) != (state["scaler"] is None):
             raise ValueError(f"checkpoint {path} was written with dtype "
                              f"{state['config']['optim']['dtype']}, this run uses "

@@ -48,6 +48,21 @@ def is_fused(optimizer: torch.optim.Optimizer) -> bool:
     return bool(optimizer.defaults.get("fused"))
 
 
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Load a saved state into an optimizer built with this run's speed.fused_adamw: the
+    saved groups' `fused` flag (a run resumed with the lever changed) is replaced by this
+    optimizer's, and the step counts moved where that implementation keeps them (fused: on
+    the parameter's device, else on the CPU)."""
+    optimizer.load_state_dict(state)
+    fused = optimizer.defaults.get("fused")
+    for group in optimizer.param_groups:
+        group["fused"] = fused
+        for p in group["params"]:
+            st = optimizer.state.get(p)
+            if st and "step" in st:
+                st["step"] = st["step"].to(p.device if fused else "cpu")
+
+
 def apply_schedule(optimizer: torch.optim.Optimizer, lr: float, wd: float) -> None:
     """Set the lr of every group and the weight decay of the non-excluded groups."""
     for group in optimizer.param_groups:

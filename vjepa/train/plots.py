@@ -13,7 +13,7 @@ COLUMNS: tuple[str, ...] = (
     "loss", "lr", "wd", "momentum",
     "grad_norm_encoder", "grad_norm_predictor", "context_tokens", "target_tokens",
     "std_samples", "std_tokens", "eff_rank", "nonfinite_total",
-    "data_s", "compute_s", "samples_per_s", "peak_mem_mib",
+    "data_s", "compute_s", "samples_per_s", "tflop_step", "tflops", "mfu", "peak_mem_mib",
 )
 PLOT_NAME = "curves.png"
 PROBE_PANEL = "probe accuracy (dashed: random init)"
