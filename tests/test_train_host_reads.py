@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_train_nonfinite import nan_inputs  # noqa: F401 (a fixture)
 from train_helpers import load_latest, run_here, tiny_overrides
 
 import vjepa.masks.apply as apply_module
-import vjepa.train.step as step_module
 from vjepa.smoke import tiny_jepa
 from vjepa.train.build import build_optim
 from vjepa.train.config import OptimConfig
@@ -65,29 +65,19 @@ def test_fused_step_reads_nothing_and_skips_on_device(no_host_reads, poison):
 
 
 @pytest.fixture
-def nan_steps(monkeypatch):
-    """Clips of the chosen 0-based steps become NaN; also records how many pending flags
+def nan_steps(monkeypatch, request):
+    """`nan_inputs` (the clips of chosen 0-based steps become NaN), and how many pending flags
     each read of the loop took (only reads that had any)."""
-    bad: set[int] = set()
-    calls = {"n": 0}
     reads: list[int] = []
-    real_to_device, real_settle = step_module.to_device, Trainer.settle
-
-    def poisoned(batch, masks_enc, masks_pred, device):
-        x, enc, pred = real_to_device(batch, masks_enc, masks_pred, device)
-        if calls["n"] in bad:
-            x = torch.full_like(x, float("nan"))
-        calls["n"] += 1
-        return x, enc, pred
+    real_settle = Trainer.settle
 
     def settle(self):
         if self.pending:
             reads.append(len(self.pending))
         return real_settle(self)
 
-    monkeypatch.setattr(step_module, "to_device", poisoned)
     monkeypatch.setattr(Trainer, "settle", settle)
-    return bad, reads
+    return request.getfixturevalue("nan_inputs"), reads
 
 
 FAST = ["speed.fused_adamw=on", "logging.log_every=4"]
