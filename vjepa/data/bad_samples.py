@@ -45,6 +45,7 @@ class BadSampleTracker:
         self.samples = 0
         self.counts: Counter[str] = Counter()
         self.paths: dict[str, Counter[str]] = {}
+        self.worker_deaths: list[dict] = []  # DataLoader workers lost: {"step", "error"}
 
     @property
     def failures(self) -> int:
@@ -77,6 +78,10 @@ class BadSampleTracker:
                 + "; ".join(f"{p} ({', '.join(r)})" for p, r in self.worst(5))
             )
 
+    def worker_died(self, step: int, error: str) -> None:
+        """A DataLoader worker died while loading `step` (its batches are loaded again)."""
+        self.worker_deaths.append({"step": int(step), "error": error})
+
     def worst(self, k: int = 10) -> list[tuple[str, list[str]]]:
         """The ``k`` paths with most events, each with its reasons."""
         ranked = sorted(self.paths.items(), key=lambda item: (-sum(item[1].values()), item[0]))
@@ -85,8 +90,10 @@ class BadSampleTracker:
     def summary(self) -> str:
         """One line for the training log."""
         reasons = ", ".join(f"{r}={n}" for r, n in sorted(self.counts.items())) or "none"
+        deaths = f", {len(self.worker_deaths)} data loader workers died" \
+            if self.worker_deaths else ""
         return (f"bad samples: {reasons} over {self.samples} delivered "
-                f"({self.fraction:.3%} failed, {len(self.paths)} files)")
+                f"({self.fraction:.3%} failed, {len(self.paths)} files){deaths}")
 
     def report(self, path: str | Path) -> Path:
         """Write the ``bad_samples`` JSON report (counts, fraction, every path with reasons)."""
@@ -104,17 +111,20 @@ class BadSampleTracker:
                 {"path": p, "reasons": dict(sorted(r.items()))} for p, r in
                 sorted(self.paths.items(), key=lambda item: (-sum(item[1].values()), item[0]))
             ],
+            "worker_deaths": self.worker_deaths,
         }
         path.write_text(json.dumps(payload, indent=1))
         return path
 
     def state_dict(self) -> dict:
         """For checkpoints, so counts survive a resume."""
-        return {"samples": self.samples, "paths": {p: dict(r) for p, r in self.paths.items()}}
+        return {"samples": self.samples, "paths": {p: dict(r) for p, r in self.paths.items()},
+                "worker_deaths": list(self.worker_deaths)}
 
     def load_state_dict(self, state: dict) -> None:
         self.samples = int(state["samples"])
         self.paths = {p: Counter(r) for p, r in state["paths"].items()}
+        self.worker_deaths = list(state.get("worker_deaths", []))  # older checkpoints: none
         self.counts = Counter()
         for reasons in self.paths.values():
             self.counts.update(reasons)

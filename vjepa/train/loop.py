@@ -24,6 +24,7 @@ from vjepa.distributed import DistEnv, gather_objects
 from vjepa.jepa import JEPA
 from vjepa.masks.collator import MaskCollator
 from vjepa.seeding import derive_seed
+from vjepa.train import workers
 from vjepa.train.build import WORKERS
 from vjepa.train.checkpoint import (
     FORMAT,
@@ -172,19 +173,27 @@ class Trainer:
 
     # ---- the loop ----------------------------------------------------------------------
     def epoch_batches(self, epoch: int, stop: int):  # noqa: ANN201 (a generator)
-        """(micro-batches of one step, data-wait seconds) for steps [self.step, stop)."""
-        accum = self.cfg.optim.accum_steps
-        self.sampler.set_range(self.step * accum, stop * accum)
+        """(micro-batches of one step, data-wait seconds) for steps [self.step, stop); a
+        loader whose worker died is reopened at the step it lost (vjepa.train.workers)."""
         self.dataset.set_epoch(epoch)
-        d = self.cfg.data
+        return workers.step_batches(lambda start: self.open_loader(epoch, start, stop),
+                                    self.step, stop, self.cfg.optim.accum_steps,
+                                    self.tracker.worker_died, self.describe_step)
+
+    def open_loader(self, epoch: int, start: int, stop: int):  # noqa: ANN201 (an iterator)
+        accum, d = self.cfg.optim.accum_steps, self.cfg.data
+        self.sampler.set_range(start * accum, stop * accum)
         loader = make_loader(self.dataset, self.sampler, self.collator, d.num_workers,
                              d.pin_memory and self.device.type == "cuda",
                              derive_seed(self.cfg.seed, WORKERS, epoch))
-        it = iter(loader)
-        for _ in range(self.step, stop):
-            t0 = time.perf_counter()
-            micro = [next(it) for _ in range(accum)]
-            yield micro, time.perf_counter() - t0
+        return workers.start(loader)
+
+    def describe_step(self, step: int) -> str:
+        """The files of this rank's batches at `step` (when a worker dies there)."""
+        accum = self.cfg.optim.accum_steps
+        keys = [k for m in range(step * accum, (step + 1) * accum) for k in self.sampler.batch(m)]
+        paths = sorted({self.dataset.samples[i].path for i, _ in keys})
+        return f"files: {', '.join(paths)}"
 
     def run_step(self, micro: list, data_s: float) -> StepResult:
         if self.clock is None:
