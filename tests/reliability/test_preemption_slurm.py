@@ -46,7 +46,10 @@ def jobs(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
         mp.setenv("PYTHONPATH", os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]))
         mp.setenv("OMP_NUM_THREADS", "1")  # as the reference: bit for bit needs one thread
         for name, limits in (("requeue", ["slurm.time=5", "slurm.signal_delay_s=60"]),
-                             ("timelimit", ["slurm.time=1", "slurm.signal_delay_s=40"])):
+                             # 60 s before the signal: a 1-minute limit (signal after 20 s)
+                             # sent it before step HOLD on a loaded machine, and the requeued
+                             # job timed out again (submitit: "timed-out too many times")
+                             ("timelimit", ["slurm.time=2", "slurm.signal_delay_s=60"])):
             mp.setenv("VJEPA_TEST_HOLD_STEP", str(HOLD))
             mp.setenv("VJEPA_TEST_READY", str(root / f"{name}.ready"))
             cfg = compose([*overrides(root / name, cache), *CPU_JOB, *limits])
