@@ -12,11 +12,11 @@ from vjepa.train.step import optimizer_step, to_device
 
 def test_clips_fold_clip_major_and_share_their_sample_masks():
     batch, clips = 3, 2
-    video = torch.randn(batch, clips, 3, 4, 16, 16)
-    _, coll = tiny_jepa(4, img_size=16, patch=8)
+    video = torch.randn(batch, clips, 3, 4, 32, 32)
+    _, coll = tiny_jepa(4, img_size=32, patch=8)  # a 2x4x4 grid: the V-JEPA masks fit
     enc, pred = coll.masks(0, batch)
     x, enc2, pred2 = to_device({"video": video}, enc, pred, torch.device("cpu"))
-    assert x.shape == (clips * batch, 3, 4, 16, 16)
+    assert x.shape == (clips * batch, 3, 4, 32, 32)
     for c in range(clips):
         for b in range(batch):
             assert torch.equal(x[c * batch + b], video[b, c])
@@ -27,8 +27,8 @@ def test_clips_fold_clip_major_and_share_their_sample_masks():
 
 
 def test_one_clip_is_the_batch_itself():
-    video = torch.randn(2, 1, 3, 4, 16, 16)
-    _, coll = tiny_jepa(4, img_size=16, patch=8)
+    video = torch.randn(2, 1, 3, 4, 32, 32)
+    _, coll = tiny_jepa(4, img_size=32, patch=8)  # a 2x4x4 grid: the V-JEPA masks fit
     enc, pred = coll.masks(0, 2)
     x, enc2, _ = to_device({"video": video}, enc, pred, torch.device("cpu"))
     assert torch.equal(x, video[:, 0]) and torch.equal(enc2[0][0], enc[0][0])
