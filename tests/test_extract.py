@@ -116,6 +116,11 @@ def test_bad_inputs(tmp_path: Path, video: Path) -> None:
         extract_features(enc, tmp_path / "nope.mp4")
     with pytest.raises(ValueError, match="stride"):
         extract_features(enc, video, stride=0)
+    with pytest.raises(ValueError, match="timeout_s must be positive or None, got -1"):
+        extract_features(enc, video, timeout_s=-1)
+    for bound in ("0", "nan", "inf", "soon"):
+        with pytest.raises(SystemExit):
+            main(["c.pth", str(video), str(tmp_path / "o"), "--timeout-s", bound])
 
 
 def test_cli_extract_resumes_and_reports_bad_files(tmp_path: Path, video: Path) -> None:

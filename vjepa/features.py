@@ -18,7 +18,6 @@ never sit in memory whole. Preprocessing is the official evaluation one: short s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,14 @@ import torch
 from PIL import Image
 
 from vjepa.data.datasets import read_image
-from vjepa.data.decoders import DEFAULT_BACKEND, VideoReader, open_video
+from vjepa.data.decoders import (
+    DEFAULT_BACKEND,
+    BoundedCall,
+    VideoReader,
+    check_timeout,
+    open_video,
+    run_bounded,
+)
 from vjepa.data.index import IMAGE_EXTENSIONS
 from vjepa.data.sampling import window_indices
 from vjepa.data.transforms import EvalClipTransform
@@ -129,7 +135,8 @@ def _encode(model: VisionTransformer, clips: torch.Tensor, layers: tuple[int, ..
     return out.float().cpu()
 
 
-def _check_options(pool: str, batch_size: int) -> None:
+def _check_options(pool: str, batch_size: int, timeout_s: float | None) -> None:
+    check_timeout(timeout_s)
     if pool not in ("none", "mean"):
         raise ValueError(f"pool must be 'none' or 'mean', got {pool!r}")
     if batch_size < 1:
@@ -147,34 +154,48 @@ def _window_clips(reader: VideoReader, transform: EvalClipTransform, batch: torc
 
 def _video(model: VisionTransformer, prep: Preprocessing, path: Path, opts: dict[str, Any]
            ) -> Features:
-    """Windows of a video, decoded one batch ahead (in a thread) of the encoder on a GPU."""
+    """Windows of a video, decoded one batch ahead (in a thread) of the encoder on a GPU.
+
+    Opening the file and each batch's decode wait at most `opts["timeout_s"]` (DecodeError
+    "timeout" past it); a reader still held by a stuck decode is left to it, never closed
+    under it."""
     transform = EvalClipTransform(crop_size=prep.resolution[0], mean=prep.mean, std=prep.std)
     frames_per_clip = opts["frames_per_clip"] or prep.num_frames
     step = opts["frame_step"] or prep.frame_step
     ahead = next(model.parameters()).device.type == "cuda"  # on a CPU both compete for cores
-    feats = []
-    with open_video(path, backend=opts["backend"]) as reader, ThreadPoolExecutor(1) as pool:
+    timeout_s = opts["timeout_s"]
+    reader = BoundedCall(lambda: open_video(path, backend=opts["backend"]), path).result(
+        timeout_s)
+    pending: BoundedCall[torch.Tensor] | None = None  # the one decode that may use `reader`
+
+    def decode(batch: torch.Tensor) -> BoundedCall[torch.Tensor]:
+        return BoundedCall(lambda: _window_clips(reader, transform, batch), path)
+
+    try:
         fps, total = reader.fps, len(reader)
         windows = video_windows(total, frames_per_clip, step, opts["stride"])
         batches = windows.split(opts["batch_size"])
-        pending = pool.submit(_window_clips, reader, transform, batches[0])
+        feats, pending = [], decode(batches[0])
         for i in range(len(batches)):
-            clips = pending.result()  # the reader is only ever used by one thread at a time
+            clips = pending.result(timeout_s)
             if i + 1 < len(batches):
-                pending = pool.submit(_window_clips, reader, transform, batches[i + 1])
+                pending = decode(batches[i + 1])
                 if not ahead:
-                    pending.result()
+                    pending.result(timeout_s)
             feats.append(_encode(model, clips, opts["layers"], opts["pool"], opts["amp"]))
+    finally:
+        if pending is None or pending.wait(timeout_s):  # never closed under a stuck decode
+            reader.close()
     start_s = windows[:, 0].double() / fps
     end_s = (windows[:, -1].double() + 1) / fps  # end of the last frame's display interval
     return Features(torch.cat(feats), start_s.contiguous(), end_s.contiguous(), windows, fps,
                     total, opts["layers"], opts["pool"])
 
 
-def _image_frames(image: ImageLike) -> np.ndarray | torch.Tensor:
-    """One image as uint8 [1, H, W, 3]."""
+def _image_frames(image: ImageLike, timeout_s: float | None) -> np.ndarray | torch.Tensor:
+    """One image as uint8 [1, H, W, 3]; a file is read within `timeout_s`."""
     if isinstance(image, (str, Path)):
-        return read_image(image)
+        return run_bounded(lambda: read_image(image), timeout_s, image)
     if isinstance(image, Image.Image):
         return np.array(image.convert("RGB"))[None]
     if isinstance(image, torch.Tensor):
@@ -192,7 +213,8 @@ def _images(model: VisionTransformer, prep: Preprocessing, images: Sequence[Imag
     feats = []
     for start in range(0, len(images), opts["batch_size"]):
         chunk = images[start : start + opts["batch_size"]]
-        clips = torch.cat([transform(_image_frames(im)) for im in chunk])  # [B, C, 1, h, w]
+        frames = [_image_frames(im, opts["timeout_s"]) for im in chunk]
+        clips = torch.cat([transform(f) for f in frames])  # [B, C, 1, h, w]
         clips = clips.expand(-1, -1, repeat, -1, -1)
         feats.append(_encode(model, clips, opts["layers"], opts["pool"], opts["amp"]))
     return Features(torch.cat(feats), layers=opts["layers"], pool=opts["pool"])
@@ -216,6 +238,7 @@ def extract_features(
     batch_size: int = 8,
     amp: bool = True,
     backend: str = DEFAULT_BACKEND,
+    timeout_s: float | None = None,
 ) -> Features:
     """Features of a video (sliding windows) or of images, with the encoder frozen.
 
@@ -233,14 +256,18 @@ def extract_features(
         batch_size: windows or images per forward pass.
         amp: bfloat16 autocast when the encoder is on a CUDA device.
         backend: video decoder ("pyav", "decord", "torchcodec").
+        timeout_s: the longest wait for opening a file and for each batch's decode
+            (None: no bound); past it DecodeError "timeout" is raised and the stuck decode
+            is abandoned with the reader it holds.
     Raises:
         ValueError: bad options or inputs; vjepa.data.decoders.DecodeError for unreadable files.
     """
-    _check_options(pool, batch_size)
+    _check_options(pool, batch_size, timeout_s)
     model, prep = _resolve(encoder, preprocess)
     opts = {"frames_per_clip": frames_per_clip, "frame_step": frame_step, "stride": stride,
             "pool": pool, "layers": tuple(layers) if layers is not None else None,
-            "batch_size": batch_size, "amp": amp, "backend": backend}
+            "batch_size": batch_size, "amp": amp, "backend": backend,
+            "timeout_s": timeout_s}
     if isinstance(source, torch.Tensor) and source.dim() == 4:
         return _images(model, prep, list(source), opts)
     if isinstance(source, (list, tuple)):

@@ -1,12 +1,33 @@
 """Fault injection shared by the reliability tests (no tests here): flipping bytes inside a
-stored tensor, tiny training configs."""
+stored tensor, a corpus of broken videos."""
 
 from __future__ import annotations
 
+import shutil
 import zipfile
 from pathlib import Path
 
+from data_fixtures import make_broken_files, make_video
+
 __test__ = False
+
+HANG = "hangs.mp4"  # the reliability tests make its decode hang
+# zeroed packets: what the decoder makes of them depends on where they land in the file
+SCRAMBLED = {"short_decode", "too_short", "not_video", "truncated"}
+
+
+def assert_reason(expected: str, got: str) -> None:
+    assert got in SCRAMBLED if expected == "short_decode" else got == expected, (expected, got)
+
+
+def broken_corpus(folder: Path, good: list[Path]) -> tuple[dict[str, Path], Path]:
+    """({reason: file} of the bad files, a file without read permission), beside `good`."""
+    bad = make_broken_files(folder / "broken", good[0])
+    bad["too_short"] = make_video(folder / "short.mp4", num_frames=3, height=32, width=32)
+    bad["timeout"] = Path(shutil.copy(good[0], folder / HANG))
+    locked = Path(shutil.copy(good[1], folder / "locked.mp4"))
+    locked.chmod(0)
+    return bad, locked
 
 
 def flip_in_torch_zip(path: Path) -> str:

@@ -18,34 +18,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from data_fixtures import make_broken_files, make_video
+from data_fixtures import make_video
 from eval_helpers import tiny_overrides as eval_overrides
 from eval_helpers import tiny_video_encoder, tiny_video_sets
+from faults import HANG, assert_reason, broken_corpus
 from train_helpers import run_here, tiny_overrides
 
 import vjepa.data.decoders as decoders
 import vjepa.train.main as train_main
 from vjepa.data.bad_samples import BadSampleTracker, TooManyBadSamples
 
-HANG, KILL = "hangs.mp4", "kills_its_worker.mp4"
-# zeroed packets: what the decoder makes of them depends on where they land in the file
-SCRAMBLED = {"short_decode", "too_short", "not_video", "truncated"}
-
-
-def assert_reason(expected: str, got: str) -> None:
-    assert got in SCRAMBLED if expected == "short_decode" else got == expected, (expected, got)
-
-
-def broken_corpus(folder: Path, good: list[Path]) -> tuple[dict[str, Path], Path]:
-    """({reason: file} of the bad files, a file without read permission), beside `good`."""
-    bad = make_broken_files(folder / "broken", good[0])
-    bad["too_short"] = make_video(folder / "short.mp4", num_frames=3, height=32, width=32)
-    bad["timeout"] = Path(shutil.copy(good[0], folder / HANG))
-    locked = Path(shutil.copy(good[1], folder / "locked.mp4"))
-    locked.chmod(0)
-    return bad, locked
-
-
+KILL = "kills_its_worker.mp4"
 @pytest.fixture
 def faulty_decoder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # noqa: ANN201
     """open_video hangs on HANG; on KILL, the first DataLoader worker to open it is killed

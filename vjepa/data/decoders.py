@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -41,9 +41,9 @@ from vjepa.data.reader_base import (
 from vjepa.data.readers import DecordReader, PyAVReader, TorchCodecReader
 
 __all__ = [
-    "BACKENDS", "DECODE_REASONS", "DEFAULT_BACKEND", "DecodeError", "DecordReader",
+    "BACKENDS", "DECODE_REASONS", "DEFAULT_BACKEND", "BoundedCall", "DecodeError", "DecordReader",
     "PyAVReader", "TorchCodecReader", "VideoReader", "available_backends", "check_file",
-    "open_video", "read_frames", "run_bounded",
+    "check_timeout", "open_video", "read_frames", "run_bounded",
 ]
 
 _READERS: dict[str, type[VideoReader]] = {
@@ -81,34 +81,59 @@ def open_video(
 T = TypeVar("T")
 
 
-def run_bounded(fn: Callable[[], T], timeout_s: float | None, path: str | Path) -> T:
-    """Run ``fn`` with a wall-clock bound; raise ``DecodeError(path, "timeout")`` past it.
+class BoundedCall(Generic[T]):
+    """``fn`` started now in a daemon thread; :meth:`result` waits for it at most ``timeout_s``.
 
-    The call runs in a daemon thread; on timeout that thread is abandoned (a native decoder
-    stuck in C code cannot be interrupted), the sample is reported and the worker goes on.
-    ``timeout_s=None`` runs ``fn`` inline.
+    Past the bound the thread is abandoned (a native decoder stuck in C code cannot be
+    interrupted; a daemon thread does not keep the process alive at exit) and
+    ``DecodeError(path, "timeout")`` is raised, so the caller reports the file and goes on.
+    Whatever the thread still holds (an open reader) must then be left to it, not closed.
     """
+
+    def __init__(self, fn: Callable[[], T], path: str | Path) -> None:
+        self.path = path
+        self.abandoned = False  # result() timed out: whatever the thread holds is left to it
+        self._result: list[T] = []
+        self._failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._target, args=(fn,), daemon=True,
+                                        name=f"decode:{Path(path).name}")
+        self._thread.start()
+
+    def _target(self, fn: Callable[[], T]) -> None:
+        try:
+            self._result.append(fn())
+        except BaseException as error:  # handed to the caller by result(), never swallowed
+            self._failure.append(error)
+
+    def wait(self, timeout_s: float | None) -> bool:
+        """True once the call has ended, waiting at most ``timeout_s`` (not at all once
+        abandoned)."""
+        if not self.abandoned:
+            self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def result(self, timeout_s: float | None) -> T:
+        """The call's value or its exception; ``timeout_s=None`` waits as long as it takes."""
+        if not self.wait(timeout_s):
+            self.abandoned = True
+            raise DecodeError(self.path, "timeout", f"no result after {timeout_s:g} s")
+        if self._failure:
+            raise self._failure[0]
+        return self._result[0]
+
+
+def check_timeout(timeout_s: float | None) -> None:
+    if timeout_s is not None and not timeout_s > 0:
+        raise ValueError(f"timeout_s must be positive or None, got {timeout_s}")
+
+
+def run_bounded(fn: Callable[[], T], timeout_s: float | None, path: str | Path) -> T:
+    """Run ``fn`` with a wall-clock bound; raise ``DecodeError(path, "timeout")`` past it
+    (:class:`BoundedCall`). ``timeout_s=None`` runs ``fn`` inline."""
+    check_timeout(timeout_s)
     if timeout_s is None:
         return fn()
-    if timeout_s <= 0:
-        raise ValueError(f"timeout_s must be positive or None, got {timeout_s}")
-    result: list[T] = []
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            result.append(fn())
-        except BaseException as error:  # handed to the caller below, never swallowed
-            failure.append(error)
-
-    worker = threading.Thread(target=target, name=f"decode:{Path(path).name}", daemon=True)
-    worker.start()
-    worker.join(timeout_s)
-    if worker.is_alive():
-        raise DecodeError(path, "timeout", f"no result after {timeout_s:g} s")
-    if failure:
-        raise failure[0]
-    return result[0]
+    return BoundedCall(fn, path).result(timeout_s)
 
 
 def read_frames(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -67,6 +68,7 @@ class ExtractConfig:
     batch_size: int = 8
     device: str = "auto"  # auto | cpu | cuda | cuda:<i>
     backend: str = DEFAULT_BACKEND
+    timeout_s: float | None = 60.0  # per file open and per batch's decode; past it: bad
     rank: int = 0
     world_size: int = 1
     progress: bool = True
@@ -121,7 +123,7 @@ def _metadata(feats: Features, cfg: ExtractConfig, pre: Pretrained, source: Path
                                         strict=True)]
     config = {"extract": {k: v for k, v in asdict(cfg).items()
                           if k not in ("rank", "world_size", "progress", "extensions",
-                                       "overwrite")},
+                                       "overwrite", "timeout_s")},
               "encoder": pre.arch.to_dict(), "preprocess": pre.preprocess.to_dict(),
               "layout": pre.layout, "which": pre.which}
     return {"source": str(source), "label": json.dumps(label),
@@ -165,7 +167,7 @@ def _one(file: Path, out: Path, label: int | None, pre: Pretrained, cfg: Extract
         feats = extract_features(
             pre, file, frames_per_clip=cfg.frames_per_clip, frame_step=cfg.frame_step,
             stride=cfg.stride, pool=cfg.pool, layers=cfg.layers, batch_size=cfg.batch_size,
-            backend=cfg.backend,
+            backend=cfg.backend, timeout_s=cfg.timeout_s,
         )
     except DecodeError as error:  # reported in the manifest and skipped, by design
         return {**entry, "status": "bad", "reason": error.reason, "detail": error.detail}
@@ -232,6 +234,15 @@ def run_extract_job(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return run_extract(ExtractConfig(**fields))
 
 
+def _timeout(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    value = float(text)
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be positive seconds or 'none', got {text}")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> ExtractConfig:
     p = argparse.ArgumentParser(prog="vjepa extract", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -248,6 +259,10 @@ def parse_args(argv: list[str] | None) -> ExtractConfig:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--device", default="auto")
     p.add_argument("--backend", default=DEFAULT_BACKEND)
+    p.add_argument("--timeout-s", type=_timeout, default=60.0,
+                   help="longest wait (s) for opening a file and for each batch of windows; "
+                        "past it the file is reported bad (reason timeout) and the rest go on; "
+                        "'none': no bound (default 60)")
     p.add_argument("--rank", type=int, default=0)
     p.add_argument("--world-size", type=int, default=1)
     p.add_argument("--no-progress", dest="progress", action="store_false")
