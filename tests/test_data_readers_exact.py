@@ -137,3 +137,12 @@ def test_any_read_sequence_is_exact(files: dict, name: str, backend: str,
     with open_video(path, backend=backend, num_threads=threads) as reader:
         for indices in calls:
             _check(reader, reference, indices)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_readers_count_the_packets_a_sequential_decode_does_not_output(files: dict,
+                                                                      backend: str) -> None:
+    for name, (path, reference) in files.items():
+        with open_video(path, backend=backend) as reader:
+            assert reader.packets_not_output == _packet_count(path) - len(reference), name
+            assert (reader.packets_not_output > 0) == (name == "cut"), name

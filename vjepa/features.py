@@ -58,6 +58,8 @@ class Features:
             index / fps and (last frame index + 1) / fps, with the container's average fps.
         frame_indices: int64 [W, frames_per_clip] source frames of each window (videos only).
         fps, num_source_frames: the video's frame rate and length (videos only).
+        packets_not_output: the video's packets whose frames a sequential decode does not
+            output (`VideoReader.packets_not_output`; > 0: a cut inside a GOP, or damage).
     """
 
     features: torch.Tensor
@@ -68,6 +70,7 @@ class Features:
     num_source_frames: int | None = None
     layers: tuple[int, ...] | None = None
     pool: str = "none"
+    packets_not_output: int | None = None
 
 
 def window_starts(num_frames: int, clip_len: int, stride: int) -> list[int]:
@@ -172,7 +175,7 @@ def _video(model: VisionTransformer, prep: Preprocessing, path: Path, opts: dict
         return BoundedCall(lambda: _window_clips(reader, transform, batch), path)
 
     try:
-        fps, total = reader.fps, len(reader)
+        fps, total, lost = reader.fps, len(reader), reader.packets_not_output
         windows = video_windows(total, frames_per_clip, step, opts["stride"])
         batches = windows.split(opts["batch_size"])
         feats, pending = [], decode(batches[0])
@@ -189,7 +192,7 @@ def _video(model: VisionTransformer, prep: Preprocessing, path: Path, opts: dict
     start_s = windows[:, 0].double() / fps
     end_s = (windows[:, -1].double() + 1) / fps  # end of the last frame's display interval
     return Features(torch.cat(feats), start_s.contiguous(), end_s.contiguous(), windows, fps,
-                    total, opts["layers"], opts["pool"])
+                    total, opts["layers"], opts["pool"], lost)
 
 
 def _image_frames(image: ImageLike, timeout_s: float | None) -> np.ndarray | torch.Tensor:

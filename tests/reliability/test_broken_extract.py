@@ -33,6 +33,7 @@ class StuckAfterOneBatch:
     def __init__(self, reader: object, release: threading.Event, closed_under: list) -> None:
         self.reader, self.release, self.closed_under = reader, release, closed_under
         self.calls, self.inside = 0, False
+        self.packets_not_output = reader.packets_not_output
 
     def __len__(self) -> int:
         return len(self.reader)
@@ -76,8 +77,8 @@ def hanging_decodes(monkeypatch: pytest.MonkeyPatch) -> Iterator[list]:
     release.set()  # lets the abandoned decode threads end
 
 
-def test_extract_reports_every_broken_file_and_bounds_hangs(tmp_path: Path,
-                                                            hanging_decodes: list) -> None:
+def test_extract_reports_every_broken_file_and_bounds_hangs(tmp_path: Path, hanging_decodes: list,
+                                                            capsys: pytest.CaptureFixture) -> None:
     good = [make_video(tmp_path / f"good{i}.mp4", num_frames=20 + 8 * i, height=32, width=32)
             for i in range(3)]
     bad, locked = broken_corpus(tmp_path / "corpus", good)
@@ -99,9 +100,13 @@ def test_extract_reports_every_broken_file_and_bounds_hangs(tmp_path: Path,
     scrambled_bad = scrambled in reported
     if scrambled_bad:
         assert_reason("short_decode", reported.pop(scrambled))
-    else:  # a known limit (docs/reliability.md): PyAV reads from the first intact keyframe on
-        frames = read_features(entries[scrambled]["output"])[0].num_source_frames
-        assert frames < 20, frames
+    else:  # PyAV reads from the first intact keyframe on: reported as partial, not silent
+        entry = entries[scrambled]
+        frames = read_features(entry["output"])[0].num_source_frames
+        assert frames == entry["num_source_frames"] < 20
+        assert entry["packets_not_output"] == 20 - frames
+        assert f"partial: {scrambled}: features of its {frames} decodable frames" in \
+            capsys.readouterr().out
     assert set(reported) == set(expected)
     for path, reason in expected.items():
         assert_reason(reason, reported[path])
@@ -110,6 +115,7 @@ def test_extract_reports_every_broken_file_and_bounds_hangs(tmp_path: Path,
     done = [path for path, e in entries.items() if e["status"] == "done"]
     assert len(done) == len(entries) - len(expected) - scrambled_bad
     for path in done:  # each its own features (lengths differ; the short one padded)
+        assert path == scrambled or "packets_not_output" not in entries[path]
         feats, meta = read_features(entries[path]["output"])
         assert meta["source"] == path
         torch.testing.assert_close(feats.features,

@@ -74,6 +74,10 @@ class VideoReader(abc.ABC):
         self.closed = False
         self._length = 0  # set by each backend once the file is open
         self._fps = 0.0
+        # video packets whose frames a sequential decode does not output (before the first
+        # keyframe, discard-flagged, leading pictures): a stream-copy cut inside a GOP, an
+        # edit list, or damage that cleared keyframe flags; set by the packet-indexing backends
+        self.packets_not_output = 0
 
     def __len__(self) -> int:
         """Number of frames."""

@@ -71,6 +71,7 @@ class PyAVReader(VideoReader):
         rate = stream.average_rate or stream.guessed_rate
         self._fps = float(rate) if rate else float(len(self._pts))
         self._length = len(self._pts)
+        self.packets_not_output = index.num_packets - self._length
         self._stream = stream
 
     def _seek(self, target: int, from_start: bool = False) -> None:

@@ -47,6 +47,7 @@ class DecordReader(VideoReader):
             del self._reader
             raise
         self._length = len(index.pts)
+        self.packets_not_output = index.num_packets - self._length
         self._fps = float(self._reader.get_avg_fps())
         self.in_order = (len(self._reader) != self._length
                          or list(self._reader.get_key_indices()) != index.key_indices)

@@ -129,6 +129,7 @@ def _metadata(feats: Features, cfg: ExtractConfig, pre: Pretrained, source: Path
     return {"source": str(source), "label": json.dumps(label),
             "window_times_s": json.dumps(times),
             "fps": json.dumps(feats.fps), "num_source_frames": json.dumps(feats.num_source_frames),
+            "packets_not_output": json.dumps(feats.packets_not_output),
             "pool": feats.pool, "layers": json.dumps(feats.layers), "config": json.dumps(config),
             FINGERPRINT_KEY: json.dumps(stamp)}
 
@@ -172,6 +173,9 @@ def _one(file: Path, out: Path, label: int | None, pre: Pretrained, cfg: Extract
     except DecodeError as error:  # reported in the manifest and skipped, by design
         return {**entry, "status": "bad", "reason": error.reason, "detail": error.detail}
     write_features(out, feats, _metadata(feats, cfg, pre, file, label, stamp))
+    if feats.packets_not_output:  # reported, never silent: the features cover fewer frames
+        entry["packets_not_output"] = feats.packets_not_output
+        entry["num_source_frames"] = feats.num_source_frames
     return {**entry, "status": "done", "windows": int(feats.features.shape[0])}
 
 
@@ -289,4 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     for entry in manifest["files"]:
         if entry["status"] == "bad":
             print(f"  bad ({entry['reason']}): {entry['input']} {entry['detail']}")
+        elif entry.get("packets_not_output"):
+            print(f"  partial: {entry['input']}: features of its {entry['num_source_frames']} "
+                  f"decodable frames; {entry['packets_not_output']} video packets are not "
+                  "output by a sequential decode (a cut inside a GOP, an edit list, or "
+                  "damage)")
     return 0
