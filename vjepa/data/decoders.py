@@ -22,6 +22,7 @@ the datasets can count broken files per kind instead of crashing a worker.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -123,7 +124,8 @@ class BoundedCall(Generic[T]):
 
 
 def check_timeout(timeout_s: float | None) -> None:
-    if timeout_s is not None and not timeout_s > 0:
+    """A bound is None or a finite number of seconds > 0 (a thread join refuses inf)."""
+    if timeout_s is not None and not 0 < timeout_s < math.inf:
         raise ValueError(f"timeout_s must be positive or None, got {timeout_s}")
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Mapping
@@ -36,7 +35,7 @@ from tqdm import tqdm
 from vjepa.checkpoints.checksums import metadata_with_checksums
 from vjepa.checkpoints.errors import CheckpointError, WriteError
 from vjepa.checkpoints.io import SAFETENSORS_SUFFIX, atomic_write, read_safetensors
-from vjepa.data.decoders import DEFAULT_BACKEND, DecodeError
+from vjepa.data.decoders import DEFAULT_BACKEND, DecodeError, check_timeout
 from vjepa.data.index import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -239,11 +238,12 @@ def run_extract_job(cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _timeout(text: str) -> float | None:
-    if text.lower() == "none":
-        return None
-    value = float(text)
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be positive seconds or 'none', got {text}")
+    """--timeout-s: seconds, or 'none' for no bound (checked as extract_features checks it)."""
+    try:
+        value = None if text.lower() == "none" else float(text)
+        check_timeout(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{error} (seconds or 'none')") from None
     return value
 
 
