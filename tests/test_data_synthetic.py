@@ -12,12 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import vjepa.data.synthetic as synthetic
 from vjepa.data.decoders import open_video
 from vjepa.data.synthetic import (
     MARKER,
     direction_names,
     make_synthetic_images,
     make_synthetic_videos,
+    render_count_image,
     render_motion_clip,
 )
 
@@ -148,6 +150,32 @@ def test_image_set_has_class_and_count_labels(tmp_path: Path) -> None:
     assert image.shape == (32, 32, 3) and image.dtype == np.uint8
     with pytest.raises(ValueError, match="max_count"):
         make_synthetic_images(tmp_path / "x", max_count=9)
+
+
+@pytest.mark.parametrize(("size", "grid"), [(32, 2), (64, 2), (32, 3), (96, 3)])
+def test_count_images_put_each_shape_whole_in_its_own_cell(monkeypatch, size, grid) -> None:
+    drawn: list[tuple[float, float, float]] = []
+    real = synthetic.shape_mask
+
+    def spy(kind: str, dx: np.ndarray, dy: np.ndarray, radius: float) -> np.ndarray:
+        drawn.append((float(-dx[0, 0]), float(-dy[0, 0]), radius))  # the centre, in pixels
+        return real(kind, dx, dy, radius)
+
+    monkeypatch.setattr(synthetic, "shape_mask", spy)
+    cell = size / grid
+    for i in range(40):
+        drawn.clear()
+        count = 1 + i % (grid * grid)
+        render_count_image(np.random.default_rng(i), "circle", count, size, grid)
+        assert len(drawn) == count
+        cells = {(int(cx // cell), int(cy // cell)) for cx, cy, _ in drawn}
+        assert len(cells) == count  # one shape per cell: no two overlap
+        for cx, cy, r in drawn:
+            x0, y0 = (cx // cell) * cell, (cy // cell) * cell
+            assert x0 + r < cx < x0 + cell - r and y0 + r < cy < y0 + cell - r
+            assert synthetic.SHAPE_RADIUS[0] <= r / cell <= synthetic.SHAPE_RADIUS[1]
+    with pytest.raises(ValueError, match="count must be in"):
+        render_count_image(np.random.default_rng(0), "circle", grid * grid + 1, size, grid)
 
 
 def test_make_synthetic_cli(tmp_path: Path) -> None:

@@ -8,8 +8,12 @@ the label away: only motion does.
 Encoded as H.264 MP4 with PyAV.
 
 Images (:func:`make_synthetic_images`): 1 to ``max_count`` copies of one shape kind on a
-random texture; class label = shape kind, second label = object count (for the counting
-probe, the I-JEPA paper's low-level evaluation). Written as PNG.
+random texture, each in its own cell of a grid (2 x 2 for up to 4 objects) and spanning a
+quarter to two fifths of its cell's side in radius; class label = shape kind, second label =
+object count (for the counting probe, the I-JEPA paper's low-level evaluation). Written as
+PNG. (Set version 1 drew shapes of 7-10 % of the image side in radius, about 2-8 % of its
+area in all: a linear probe on pooled tokens read neither label even from a pretrained
+encoder, benchmarks/RESULTS.md.)
 
 Both write ``root/index.csv`` (``path label`` per line, space-separated, no header, absolute
 paths, the official V-JEPA format), ``root/classes.json`` (``{name: label}``) and, last,
@@ -49,8 +53,9 @@ MARKER = ".complete"
 # Bump when the generator changes what it writes: cached sets of older versions live in
 # other folders (see vjepa.train.data.synthetic_root) and are never mistaken for current ones.
 VIDEO_SET_VERSION = 2
-IMAGE_SET_VERSION = 1
+IMAGE_SET_VERSION = 2  # 2: larger shapes, one per grid cell (v1's shapes were ~3 % of the image)
 BACKGROUND_PERIOD = 8  # frames between two random background fields
+SHAPE_RADIUS = (0.25, 0.4)  # image shapes: radius range as a fraction of a grid cell's side
 INDEX = "index.csv"
 CLASSES = "classes.json"
 COUNT_INDEX = "index_count.csv"
@@ -254,8 +259,18 @@ def _run(fn, jobs: list, num_workers: int, progress: bool) -> None:  # noqa: ANN
     bar.close()
 
 
-def render_count_image(rng: np.random.Generator, kind: str, count: int, size: int) -> np.ndarray:
-    """``count`` non-overlapping shapes of one ``kind`` on a random texture, uint8 [H, W, 3]."""
+def render_count_image(rng: np.random.Generator, kind: str, count: int, size: int,
+                       grid: int = 2) -> np.ndarray:
+    """``count`` shapes of one ``kind`` on a random texture, uint8 [H, W, 3].
+
+    Each shape sits in its own cell of a ``grid`` x ``grid`` layout (cells drawn without
+    replacement, the centre uniform inside the cell): shapes never overlap and placement never
+    needs retrying. All shapes of an image share one radius, a fraction ``SHAPE_RADIUS`` of the
+    cell side, so a shape spans two to three 8-pixel patches on a 64-pixel image.
+    """
+    if not 1 <= count <= grid * grid:
+        raise ValueError(f"count must be in [1, {grid * grid}] for a {grid}x{grid} grid, "
+                         f"got {count}")
     texture = rng.integers(3)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     if texture == 0:
@@ -266,24 +281,21 @@ def render_count_image(rng: np.random.Generator, kind: str, count: int, size: in
         stripes = (np.sin(phase * 2 * math.pi) > 0)[..., None]
         a, b = rng.integers(40, 215, 3), rng.integers(40, 215, 3)
         image = np.where(stripes, a, b).astype(np.uint8)
-    radius = size * rng.uniform(0.07, 0.1)
-    centres: list[np.ndarray] = []
-    while len(centres) < count:
-        c = rng.uniform(radius + 1, size - radius - 1, 2)
-        if all(np.linalg.norm(c - o) > 2.3 * radius for o in centres):
-            centres.append(c)
-    for cx, cy in centres:
+    cell = size / grid
+    radius = cell * rng.uniform(*SHAPE_RADIUS)
+    for k in rng.choice(grid * grid, size=count, replace=False):
+        row, col = divmod(int(k), grid)
+        cx, cy = (np.array([col, row]) * cell + rng.uniform(radius + 1, cell - radius - 1, 2))
         colour = rng.integers(0, 256, 3)
         colour[rng.integers(3)] = rng.choice([10, 245])
         image[shape_mask(kind, xs - cx, ys - cy, radius)] = colour
     return image
 
 
-def _image_job(job: tuple[Path, int, int, str, int, int]) -> None:
-    path, seed, i, kind, count, size = job
-    Image.fromarray(render_count_image(np.random.default_rng([seed, i]), kind, count, size)).save(
-        path
-    )
+def _image_job(job: tuple[Path, int, int, str, int, int, int]) -> None:
+    path, seed, i, kind, count, size, grid = job
+    rng = np.random.default_rng([seed, i])
+    Image.fromarray(render_count_image(rng, kind, count, size, grid)).save(path)
 
 
 def make_synthetic_images(
@@ -324,13 +336,14 @@ def make_synthetic_images(
     if _check_marker(root, params):
         return root / INDEX
     names = list(SHAPES[:num_classes])
+    grid = math.ceil(math.sqrt(max_count))  # one cell per shape of the most crowded image
     with _staged(root, params) as stage:
         jobs, lines, count_lines = [], [], []
         for i in range(num_images):
             label, count = i % num_classes, 1 + (i // num_classes) % max_count
             rel = Path("images") / names[label] / f"{i:06d}.png"
             (stage / rel).parent.mkdir(parents=True, exist_ok=True)
-            jobs.append((stage / rel, seed, i, names[label], count, size))
+            jobs.append((stage / rel, seed, i, names[label], count, size, grid))
             lines.append(f"{root / rel} {label}\n")
             count_lines.append(f"{root / rel} {count - 1}\n")
         _run(_image_job, jobs, num_workers, progress)
