@@ -53,7 +53,7 @@ MARKER = ".complete"
 # Bump when the generator changes what it writes: cached sets of older versions live in
 # other folders (see vjepa.train.data.synthetic_root) and are never mistaken for current ones.
 VIDEO_SET_VERSION = 2
-IMAGE_SET_VERSION = 2  # 2: larger shapes, one per grid cell (v1's shapes were ~3 % of the image)
+IMAGE_SET_VERSION = 2  # 2: larger shapes, one per grid cell (v1's covered 2-8 % of the image)
 BACKGROUND_PERIOD = 8  # frames between two random background fields
 SHAPE_RADIUS = (0.25, 0.4)  # image shapes: radius range as a fraction of a grid cell's side
 INDEX = "index.csv"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vjepa.slurm_config import LAUNCHERS, SlurmConfig
+from vjepa.train.config_checks import fail
 
 PROTOCOLS = ("attentive", "linear", "knn")
 TEST_POSITIONS = ("centre", "official_random")
@@ -100,10 +101,6 @@ class EvalConfig:
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
 
 
-def _fail(key: str, value: Any, why: str) -> None:
-    raise ValueError(f"config {key}={value!r}: {why}")
-
-
 def _at_least(cfg: Any, low: float, keys: tuple[str, ...], strict: bool = False) -> None:
     """Each dotted key is None or >= low (> low when strict)."""
     for key in keys:
@@ -113,7 +110,7 @@ def _at_least(cfg: Any, low: float, keys: tuple[str, ...], strict: bool = False)
         many = isinstance(node, Sequence) and not isinstance(node, str)  # optim.lrs, .wds
         values = list(node) if many else [node]
         if any(v is not None and (v <= low if strict else v < low) for v in values):
-            _fail(key, values if many else node,
+            fail(key, values if many else node,
                   f"must be > {low:g}" if strict else f"must be >= {low:g}")
 
 
@@ -128,9 +125,9 @@ def validate(cfg: Any) -> None:
                                 ("device", cfg.device, ("auto", "cpu", "cuda")),
                                 ("launcher", cfg.launcher, ("none", *LAUNCHERS))):
         if value not in choices:
-            _fail(key, value, f"choose one of {choices}")
+            fail(key, value, f"choose one of {choices}")
     if d.num_views not in (1, 3):
-        _fail("data.num_views", d.num_views, "1 (centre crop) or 3 (crops along the long side)")
+        fail("data.num_views", d.num_views, "1 (centre crop) or 3 (crops along the long side)")
     _at_least(cfg, 1, ("data.num_segments", "data.batch_size", "data.frames_per_clip",
                        "optim.epochs", "data.frame_step", "probe.depth", "data.num_classes",
                        "data.resolution", "data.lowshot_per_class", "data.synthetic_num",
@@ -141,12 +138,12 @@ def validate(cfg: Any) -> None:
     _at_least(cfg, 0, ("data.timeout_s", "data.lowshot_fraction", "probe.knn_temperature",
                        "optim.lrs", "optim.clip_grad"), strict=True)
     if d.lowshot_fraction is not None and d.lowshot_fraction > 1:
-        _fail("data.lowshot_fraction", d.lowshot_fraction, "is a fraction in (0, 1]")
+        fail("data.lowshot_fraction", d.lowshot_fraction, "is a fraction in (0, 1]")
     if not o.lrs or not o.wds:
-        _fail("optim.lrs/wds", (o.lrs, o.wds), "need at least one lr and one wd")
+        fail("optim.lrs/wds", (o.lrs, o.wds), "need at least one lr and one wd")
     if not 0 <= o.holdout < 1 or (len(o.lrs) * len(o.wds) > 1 and o.holdout == 0):
-        _fail("optim.holdout", o.holdout, "several heads need a held-out fraction in (0, 1)")
+        fail("optim.holdout", o.holdout, "several heads need a held-out fraction in (0, 1)")
     if d.lowshot_per_class is not None and d.lowshot_fraction is not None:
-        _fail("data.lowshot_*", (d.lowshot_per_class, d.lowshot_fraction), "set at most one")
+        fail("data.lowshot_*", (d.lowshot_per_class, d.lowshot_fraction), "set at most one")
     if d.label == "count" and (d.kind != "image" or d.train != SYNTHETIC):
-        _fail("data.label", d.label, "the count probe is for the synthetic image set")
+        fail("data.label", d.label, "the count probe is for the synthetic image set")

@@ -11,7 +11,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from vjepa.train.build import check_buildable
-from vjepa.train.config import TrainConfig, validate
+from vjepa.train.config import TrainConfig
+from vjepa.train.config_checks import validate
 from vjepa.train.failures import SOURCES_HINT
 from vjepa.train.recipe_yaml import PRIMARY_NAME, config_dir
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from vjepa.train.config import TrainConfig, validate
+from vjepa.train.config import TrainConfig
+from vjepa.train.config_checks import validate
 
 PRIMARY_NAME = "train"
 
