@@ -2,9 +2,12 @@
 
 Videos (:func:`make_synthetic_videos`): a textured shape drifts across the frame in one of
 ``num_classes`` directions; the label is the direction. Position, shape, colour and speed
-are random per clip and the background changes every frame (a cross-fade between random
-fields), so neither a single frame nor a clip-global statistic (a static background) gives
-the label away: only motion does.
+are random per clip and the background is a new random field in every frame, so neither a
+single frame nor a clip-global statistic (a static background) gives the label away: only
+motion does. The shape is also the only thing in the clip that can be predicted across time,
+so a JEPA loss can only fall by modelling it (set version 2 cross-faded between fields over 8
+frames: a background that predictable is most of what the masked tubes hold,
+benchmarks/RESULTS.md).
 Encoded as H.264 MP4 with PyAV.
 
 Images (:func:`make_synthetic_images`): 1 to ``max_count`` copies of one shape kind on a
@@ -52,9 +55,8 @@ SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "diamond")
 MARKER = ".complete"
 # Bump when the generator changes what it writes: cached sets of older versions live in
 # other folders (see vjepa.train.data.synthetic_root) and are never mistaken for current ones.
-VIDEO_SET_VERSION = 2
+VIDEO_SET_VERSION = 3  # 3: background redrawn every frame (2 cross-faded over 8 frames)
 IMAGE_SET_VERSION = 2  # 2: larger shapes, one per grid cell (v1's covered 2-8 % of the image)
-BACKGROUND_PERIOD = 8  # frames between two random background fields
 SHAPE_RADIUS = (0.25, 0.4)  # image shapes: radius range as a fraction of a grid cell's side
 INDEX = "index.csv"
 CLASSES = "classes.json"
@@ -106,16 +108,11 @@ def render_motion_clip(rng: np.random.Generator, direction: int, num_directions:
     colour = rng.integers(0, 256, 3)
     colour[rng.integers(3)] = rng.choice([20, 235])  # saturated, stands out of the mid-grey noise
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    # The background changes every frame (a cross-fade between random fields drawn every
-    # BACKGROUND_PERIOD frames): no static per-clip background to learn instead of the
-    # motion, yet temporally smooth like real footage, so the encoder uses P/B-frames.
-    fields = [smooth_noise(rng, height, width, 4, 60, 190).astype(np.float32)
-              for _ in range(num_frames // BACKGROUND_PERIOD + 2)]
+    # A new background field every frame: no static per-clip background to learn instead of
+    # the motion, and nothing but the shape that one frame predicts in the next.
     frames = []
     for t in range(num_frames):
-        k, phase = divmod(t, BACKGROUND_PERIOD)
-        mix = phase / BACKGROUND_PERIOD
-        frame = ((1 - mix) * fields[k] + mix * fields[k + 1]).round().astype(np.uint8)
+        frame = smooth_noise(rng, height, width, 4, 60, 190).copy()  # asarray is read-only
         cx, cy = start + velocity * t
         dx = (xs - cx + width / 2) % width - width / 2  # toroidal offsets: shapes wrap around
         dy = (ys - cy + height / 2) % height - height / 2
