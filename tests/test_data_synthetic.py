@@ -53,7 +53,8 @@ def test_clip_moves_in_its_direction_over_a_changing_background(direction: int) 
 
 def test_the_background_of_one_frame_does_not_predict_the_next() -> None:
     """Set version 3 draws the background anew every frame (version 2 cross-faded between
-    fields, consecutive frames correlated at about 0.9): only the shape carries over in time."""
+    fields, consecutive backgrounds correlated at about 0.98): only the shape carries over in
+    time."""
     corr = []
     for seed in range(4):
         frames = np.stack(render_motion_clip(np.random.default_rng(seed), seed, 8, 9, 32))

@@ -4,9 +4,9 @@ Videos (:func:`make_synthetic_videos`): a textured shape drifts across the frame
 ``num_classes`` directions; the label is the direction. Position, shape, colour and speed
 are random per clip and the background is a new random field in every frame, so neither a
 single frame nor a clip-global statistic (a static background) gives the label away: only
-motion does. The shape is also the only thing in the clip that can be predicted across time,
-so a JEPA loss can only fall by modelling it (set version 2 cross-faded between fields over 8
-frames: a background that predictable is most of what the masked tubes hold,
+motion does. The shape is also the only thing that carries over from frame to frame, so a
+masked tube is predictable across time only through it (set version 2 cross-faded between
+fields over 8 frames: a background that predictable is most of what the masked tubes hold,
 benchmarks/RESULTS.md).
 Encoded as H.264 MP4 with PyAV.
 
