@@ -13,7 +13,7 @@ import vjepa.masks.apply as apply_module
 from vjepa.smoke import tiny_jepa
 from vjepa.train.build import build_optim
 from vjepa.train.config import OptimConfig
-from vjepa.train.loop import NonFiniteLossError, Trainer
+from vjepa.train.nonfinite import NonFiniteCounter, NonFiniteLossError
 from vjepa.train.step import optimizer_step
 
 READS = ("__bool__", "item", "tolist", "__float__", "__int__", "__index__")
@@ -69,14 +69,14 @@ def nan_steps(monkeypatch, request):
     """`nan_inputs` (the clips of chosen 0-based steps become NaN), and how many pending flags
     each read of the loop took (only reads that had any)."""
     reads: list[int] = []
-    real_settle = Trainer.settle
+    real_settle = NonFiniteCounter.settle
 
     def settle(self):
         if self.pending:
             reads.append(len(self.pending))
         return real_settle(self)
 
-    monkeypatch.setattr(Trainer, "settle", settle)
+    monkeypatch.setattr(NonFiniteCounter, "settle", settle)
     return request.getfixturevalue("nan_inputs"), reads
 
 

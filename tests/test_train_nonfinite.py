@@ -8,7 +8,7 @@ import torch
 from train_helpers import load_latest, run_here, tiny_overrides
 
 import vjepa.train.step as step_module
-from vjepa.train.loop import NonFiniteLossError
+from vjepa.train.nonfinite import NonFiniteLossError
 
 
 @pytest.fixture

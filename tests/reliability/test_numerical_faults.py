@@ -17,7 +17,8 @@ from train_helpers import assert_same_tensors, run_here, tiny_overrides
 
 from vjepa.jepa import JEPA
 from vjepa.train.checkpoint import load_checkpoint
-from vjepa.train.loop import NonFiniteLossError, Trainer
+from vjepa.train.loop import Trainer
+from vjepa.train.nonfinite import NonFiniteLossError
 
 NAN, INF = float("nan"), float("inf")
 

@@ -39,18 +39,15 @@ from vjepa.train.config import TrainConfig, recipe_changes, to_plain
 from vjepa.train.data import StepBatchSampler, make_loader
 from vjepa.train.logs import METRICS_CSV, MetricsWriter, last_logged_loss
 from vjepa.train.monitor import MetricSums, collapse_indicators
+from vjepa.train.nonfinite import NonFiniteCounter
 from vjepa.train.optim import apply_schedule, load_optimizer_state
 from vjepa.train.plots import plot_metrics
 from vjepa.train.schedules import Schedules
 from vjepa.train.signals import Interrupted, StopRequests
 from vjepa.train.step import StepResult, optimizer_step
-from vjepa.train.throughput import StepClock, StepFlops, mask_shapes, peak_tflops
+from vjepa.train.throughput import StepClock, ThroughputWindow
 
 log = logging.getLogger("vjepa.train")
-
-
-class NonFiniteLossError(RuntimeError):
-    """Too many non-finite losses in a row; the last checkpoint predates them."""
 
 
 @dataclass
@@ -70,8 +67,6 @@ class Trainer:
     ipe: int
     total_steps: int
     step: int = 0
-    nonfinite_run: int = 0
-    nonfinite_total: int = 0
     last_loss: float = math.nan
     tracker: BadSampleTracker = field(default_factory=BadSampleTracker)
     sums: MetricSums = field(default_factory=MetricSums)
@@ -79,11 +74,14 @@ class Trainer:
     window_start: float = 0.0  # throughput window: start time and samples since
     window_samples: int = 0
     probe: Any = None  # vjepa.train.probe_eval.InTrainingProbe (rank 0, probe.every > 0)
-    pending: list = field(default_factory=list)  # (step, device finite flag) not yet read
-    flops: StepFlops | None = None  # FLOPs per step (metrics tflop_step, tflops, mfu)
-    clock: StepClock | None = None  # compute time: CUDA events on a GPU
-    window_steps: int = 0
-    window_flops: float = 0.0
+    nonfinite: NonFiniteCounter | None = None  # None: built from cfg.optim.max_nonfinite
+    meter: ThroughputWindow | None = None  # None: compute time only, FLOP columns NaN
+
+    def __post_init__(self) -> None:
+        if self.nonfinite is None:
+            self.nonfinite = NonFiniteCounter(self.cfg.optim.max_nonfinite, self.run_dir)
+        if self.meter is None:
+            self.meter = ThroughputWindow(None, StepClock(self.device))
 
     # ---- checkpoints -------------------------------------------------------------------
     def state(self) -> dict:
@@ -102,7 +100,7 @@ class Trainer:
             "config": to_plain(self.cfg),
             "version": vjepa.__version__, "format": FORMAT,
             "extra": {"bad_samples": self.tracker.state_dict(),
-                      "nonfinite_total": self.nonfinite_total},
+                      "nonfinite_total": self.nonfinite.total},
         }
 
     def save(self) -> None:
@@ -137,7 +135,7 @@ class Trainer:
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
         self.tracker.load_state_dict(state["extra"]["bad_samples"])
-        self.nonfinite_total = int(state["extra"]["nonfinite_total"])
+        self.nonfinite.total = int(state["extra"]["nonfinite_total"])
         if len(state["rng"]) == self.env.world_size:
             restore_rng(state["rng"][self.env.rank])
         else:
@@ -196,9 +194,7 @@ class Trainer:
         return f"files: {', '.join(paths)}"
 
     def run_step(self, micro: list, data_s: float) -> StepResult:
-        if self.clock is None:
-            self.clock = StepClock(self.device)
-        self.clock.start()
+        self.meter.clock.start()
         o, step = self.cfg.optim, self.step
         lr, wd, momentum = (self.schedules.lr(step), self.schedules.wd(step),
                             self.schedules.momentum(step))
@@ -209,49 +205,25 @@ class Trainer:
         result = optimizer_step(self.model, self.forward, [(b, e, p) for b, e, p in micro],
                                 self.optimizer, self.scaler, self.device, o.dtype, clip,
                                 momentum)
-        self.clock.stop()
-        self.window_steps += 1
-        self.window_flops += sum(self.step_flops(batch, enc, pred) for batch, enc, pred in micro)
+        self.meter.clock.stop()
+        self.meter.add_step(self.model, micro)
         values = {"lr": lr, "wd": wd, "momentum": momentum, "data_s": data_s,
                   "context_tokens": result.num_context, "target_tokens": result.num_target}
         measured = {"loss": result.loss, "grad_norm_encoder": result.grad_norm_encoder,
                     "grad_norm_predictor": result.grad_norm_predictor}
         if isinstance(result.finite, torch.Tensor):  # decided on the device: read later
-            self.pending.append((step, result.finite))
+            self.nonfinite.defer(step, result.finite)
             for name, value in measured.items():
                 self.sums.add_masked(name, value, result.finite)
             if self.read_due(step + 1):
                 self.settle()
         else:
-            self.count_nonfinite(result.finite, step)
+            self.nonfinite.count(result.finite, step)
             if result.finite:  # a skipped step's loss and gradients would poison the means
                 values.update(measured)
         for name, value in values.items():
             self.sums.add(name, value)
         return result
-
-    def step_flops(self, batch: dict, masks_enc: list, masks_pred: list) -> float:
-        """FLOPs of one micro-batch (the V clips of a sample folded into the batch)."""
-        if self.flops is None:
-            return math.nan
-        video = batch["video"]
-        clips = video.shape[1]
-        shape = (video.shape[0] * clips, *video.shape[2:])
-        if not self.model.encoder.tokens.is_video and len(shape) == 5:
-            shape = (shape[0], shape[1], *shape[3:])
-        return float(self.flops(shape, self.model.encoder.num_patches,
-                                mask_shapes(masks_enc, clips), mask_shapes(masks_pred, clips)))
-
-    def throughput(self, window_s: float) -> dict[str, float]:
-        """Columns of the window since the last row: mean compute seconds per step (CUDA
-        events on a GPU), TFLOP per step, achieved TFLOP/s over the wall time, MFU."""
-        steps = max(self.window_steps, 1)
-        compute_s = self.clock.read_s() / steps if self.clock is not None else math.nan
-        tflops = self.window_flops / window_s / 1e12 if window_s > 0 else math.nan
-        out = {"compute_s": compute_s, "tflop_step": self.window_flops / steps / 1e12,
-               "tflops": tflops, "mfu": tflops / peak_tflops(self.device)}
-        self.window_steps, self.window_flops = 0, 0.0
-        return out
 
     def read_due(self, step: int) -> bool:
         """Whether the step that ends at `step` reads device values: a metric row, a
@@ -261,31 +233,8 @@ class Trainer:
                 or step >= self.total_steps)
 
     def settle(self) -> None:
-        """Read the pending device finite flags (one transfer) and count them in step order,
-        exactly as if each had been read in its step."""
-        if not self.pending:
-            return
-        steps = [s for s, _ in self.pending]
-        flags = torch.stack([f for _, f in self.pending]).tolist()
-        self.pending.clear()
-        for step, finite in zip(steps, flags, strict=True):
-            self.count_nonfinite(bool(finite), step)
-
-    def count_nonfinite(self, finite: bool, step: int) -> None:
-        if finite:
-            self.nonfinite_run = 0
-            return
-        self.nonfinite_run += 1
-        self.nonfinite_total += 1
-        log.warning("step %d: non-finite loss, update skipped (%d in a row, %d in total)",
-                    step, self.nonfinite_run, self.nonfinite_total)
-        if self.nonfinite_run >= self.cfg.optim.max_nonfinite:
-            self.pending.clear()
-            raise NonFiniteLossError(
-                f"{self.nonfinite_run} non-finite losses in a row (optim.max_nonfinite="
-                f"{self.cfg.optim.max_nonfinite}) at step {step}; the last checkpoint in "
-                f"{self.run_dir / 'checkpoints'} predates them"
-            )
+        """Count the pending device finite flags (one read)."""
+        self.nonfinite.settle()
 
     def save_periodic(self) -> bool:
         """A scheduled checkpoint. A failed write (disk full, read-only: the previous file is
@@ -322,9 +271,9 @@ class Trainer:
         else:  # the batch of a skipped step says nothing about the features
             row.update(dict.fromkeys(("std_samples", "std_tokens", "eff_rank"), math.nan))
         row["samples_per_s"] = samples / window_s if window_s > 0 else math.nan
-        row.update(self.throughput(window_s))
+        row.update(self.meter.read(window_s, self.device))
         row["peak_mem_mib"] = peak_memory_mib(self.device)
-        row["nonfinite_total"] = self.nonfinite_total
+        row["nonfinite_total"] = self.nonfinite.total
         if self.probe is not None:
             row.update(self.probe.columns())
         self.last_loss = row.get("loss", math.nan)
@@ -409,7 +358,7 @@ class Trainer:
 
     def summary(self) -> dict[str, Any]:
         out = {"step": self.step, "loss": self.last_loss, "run_dir": str(self.run_dir),
-               "rank": self.env.rank, "nonfinite_total": self.nonfinite_total}
+               "rank": self.env.rank, "nonfinite_total": self.nonfinite.total}
         if self.probe is not None and self.probe.last:
             out["probe"] = self.probe.summary()
             log.info(self.probe.report())

@@ -49,7 +49,7 @@ from vjepa.train.rerun import SAVED_CONFIG, with_saved_config
 from vjepa.train.signals import Interrupted
 from vjepa.train.speed import apply as apply_speed
 from vjepa.train.speed import resolve as resolve_speed
-from vjepa.train.throughput import StepClock, StepFlops
+from vjepa.train.throughput import StepClock, StepFlops, ThroughputWindow
 
 log = logging.getLogger("vjepa.train")
 
@@ -143,7 +143,7 @@ def build_trainer(cfg: TrainConfig, env: distributed.DistEnv, device: torch.devi
                    sampler, collator, dataset, ipe, total,
                    tracker=BadSampleTracker(cfg.data.max_bad_fraction),
                    probe=build_probe(cfg, run_dir) if env.is_main else None,
-                   flops=StepFlops(model), clock=StepClock(device))
+                   meter=ThroughputWindow(StepFlops(model), StepClock(device)))
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from dataclasses import dataclass
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -141,3 +142,41 @@ class StepClock:
             return total
         total, self.host_s = self.host_s, 0.0
         return total
+
+
+@dataclass
+class ThroughputWindow:
+    """The throughput columns of one metric row: compute time and FLOPs of the steps since the
+    last row (`flops` None: FLOP columns NaN)."""
+
+    flops: StepFlops | None
+    clock: StepClock
+    steps: int = 0
+    total_flops: float = 0.0
+
+    def add_step(self, model: JEPA, micro: list) -> None:
+        """Count one finished step of (batch, masks_enc, masks_pred) micro-batches."""
+        self.steps += 1
+        self.total_flops += sum(self.micro_flops(model, b, enc, pred) for b, enc, pred in micro)
+
+    def micro_flops(self, model: JEPA, batch: dict, masks_enc: list, masks_pred: list) -> float:
+        """FLOPs of one micro-batch (the V clips of a sample folded into the batch)."""
+        if self.flops is None:
+            return math.nan
+        video = batch["video"]
+        clips = video.shape[1]
+        shape = (video.shape[0] * clips, *video.shape[2:])
+        if not model.encoder.tokens.is_video and len(shape) == 5:
+            shape = (shape[0], shape[1], *shape[3:])
+        return float(self.flops(shape, model.encoder.num_patches,
+                                mask_shapes(masks_enc, clips), mask_shapes(masks_pred, clips)))
+
+    def read(self, window_s: float, device: torch.device) -> dict[str, float]:
+        """Mean compute seconds per step (CUDA events on a GPU), TFLOP per step, achieved
+        TFLOP/s over the wall time, MFU; starts the next window."""
+        steps = max(self.steps, 1)
+        tflops = self.total_flops / window_s / 1e12 if window_s > 0 else math.nan
+        out = {"compute_s": self.clock.read_s() / steps, "tflop_step": self.total_flops / steps
+               / 1e12, "tflops": tflops, "mfu": tflops / peak_tflops(device)}
+        self.steps, self.total_flops = 0, 0.0
+        return out
