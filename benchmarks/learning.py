@@ -54,6 +54,7 @@ from vjepa.train.probe_eval import LabelledSet, labelled_set, probe_scores, toke
 # encoder 0.863): benchmarks/RESULTS.md, "Does pretraining learn?".
 BUDGET = {"num_train": 2048, "num_test": 512, "seed": 11, "epochs": 100, "lr": 1e-3,
           "weight_decay": 0.01, "batch_size": 64, "k": 20}
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")  # where the probes run
 TASKS = {  # (name, probe.label, protocols) per data kind
     "video": [("direction", "class", ["attentive", "linear"])],
     "image": [("shape", "class", ["linear", "knn"]), ("count", "count", ["linear", "knn"])],
@@ -106,6 +107,7 @@ def pixel_scores(cfg: Any, data: LabelledSet, p: Any) -> dict[str, float]:
     tokens = LabelledSet(pixel_tokens(data.train_x, m.tubelet_size, m.patch_size), data.train_y,
                          pixel_tokens(data.test_x, m.tubelet_size, m.patch_size), data.test_y,
                          data.num_classes)
+    tokens = tokens.to(DEVICE)
     width = tokens.train_x.shape[-1]
     return token_scores(tokens, p, m.num_heads if width % m.num_heads == 0 else 1)
 
@@ -118,7 +120,7 @@ def evaluate(cfg: Any, encoders: dict[str, torch.nn.Module], budget: dict[str, A
         pcfg = OmegaConf.merge(cfg, {"probe": {**budget, "label": label,
                                                "protocols": protocols}})
         data = labelled_set(pcfg)
-        scores = {name: probe_scores(encoder, data, pcfg.probe)
+        scores = {name: probe_scores(encoder.to(DEVICE), data, pcfg.probe)
                   for name, encoder in encoders.items()}
         scores["pixels"] = pixel_scores(pcfg, data, pcfg.probe)
         for name, by_protocol in scores.items():

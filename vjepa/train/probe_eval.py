@@ -54,6 +54,11 @@ class LabelledSet:
     test_y: torch.Tensor
     num_classes: int
 
+    def to(self, device: torch.device) -> LabelledSet:
+        """The same set with its inputs and labels on ``device``."""
+        return LabelledSet(self.train_x.to(device), self.train_y.to(device),
+                           self.test_x.to(device), self.test_y.to(device), self.num_classes)
+
 
 def synthetic_probe_index(cfg: Any) -> str:
     """The held-out synthetic set of the probe (built on first use), as an index file."""
@@ -105,11 +110,12 @@ def labelled_set(cfg: Any) -> LabelledSet:
 
 
 def encode_all(encoder: VisionTransformer, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Tokens [N, L, D] of the encoder in eval mode (its train/eval mode is restored)."""
+    """Tokens [N, L, D] of the encoder in eval mode (its train/eval mode is restored), on the
+    encoder's device: the probes then train where the encoder runs (the GPU in training)."""
     was_training = encoder.training
     encoder.eval()
     try:
-        return torch.cat([encode(encoder, x[i : i + batch_size]).cpu().clone()
+        return torch.cat([encode(encoder, x[i : i + batch_size]).clone()
                           for i in range(0, len(x), batch_size)])
     finally:
         encoder.train(was_training)
@@ -125,7 +131,9 @@ def probe_scores(encoder: VisionTransformer, data: LabelledSet, p: Any,
 
 
 def token_scores(t: LabelledSet, p: Any, num_heads: int, seed: int = 0) -> dict[str, float]:
-    """Top-1 accuracy in [0, 1] of each protocol on tokens [N, L, D] (``t.*_x``)."""
+    """Top-1 accuracy in [0, 1] of each protocol on tokens [N, L, D] (``t.*_x``), computed on
+    the tokens' device (the labels are moved there)."""
+    t = t.to(t.train_x.device)
     heads = (fit.HeadConfig(lr=p.lr, weight_decay=p.weight_decay,
                             final_weight_decay=p.weight_decay),)
     pooled_train, pooled_test = fit.pool_tokens(t.train_x), fit.pool_tokens(t.test_x)
