@@ -16,6 +16,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     --target /tmp/site .whl/*.whl || exit 1
 fi
 export PYTHONPATH=/tmp/site:$PWD/.whl/site:$PWD PYTHONUNBUFFERED=1
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 export VJEPA_CACHE=${VJEPA_CACHE:-/tmp/vjepa_cache}
 seeds=${SEEDS:-0 1 2}
 set_args=${SET:-model.embed_dim=192 model.depth=6 model.num_heads=6 model.pred_embed_dim=96 \
@@ -39,7 +40,7 @@ if [ -n "$jsons" ]; then
     --out "$out/pooled" > "$out/pooled.log" 2>&1
 fi
 # shellcheck disable=SC2086
-timeout "${STEP_S:-150}" env -u OUT python3 benchmarks/bench_train_step.py \
+timeout "${STEP_S:-170}" env -u OUT python3 benchmarks/bench_train_step.py \
   ${STEP_ARGS:---recipe vjepa_vitl16 --variants plain fused pack fast --official .official/jepa \
   --steps 20 --warmup 10} > "$out/step.log" 2>&1
 echo "step benchmark rc=$?" >> "$out/start.txt"
