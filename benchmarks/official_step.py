@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,14 @@ def _optimizer(encoder: nn.Module, predictor: nn.Module, cfg: Any, init_opt: Cal
                     ipe_scale=o.ipe_scale, **extra)
 
 
-def vjepa_step(root: Path, model: JEPA, cfg: Any, device: torch.device, dtype: str
+def vjepa_step(root: Path, model: JEPA, cfg: Any, device: torch.device, dtype: str,
+               momentum: Iterator[float] | None = None, clip_from: int = 0
                ) -> Callable[[torch.Tensor, list, list], float]:
     """The official V-JEPA step as a function of (clips, masks_enc, masks_pred) in our
-    collator's layout (per group a list of one [B, K] mask)."""
+    collator's layout (per group a list of one [B, K] mask). `momentum`: the EMA momentum of
+    each step (the official schedule; default the fixed `optim.ema[0]`, enough for timing);
+    `clip_from`: the first step that clips (the official loop clips once the warmup epochs
+    are over). The official target encoder is the step's `target_encoder` attribute."""
     with official_imports(root):
         from app.vjepa.utils import init_opt
         from src.masks.utils import apply_masks
@@ -92,10 +97,13 @@ def vjepa_step(root: Path, model: JEPA, cfg: Any, device: torch.device, dtype: s
     optimizer, scaler, scheduler, wd_scheduler = _optimizer(
         encoder, predictor, cfg, init_opt, mixed_precision=mixed,
         betas=tuple(cfg.optim.betas), eps=cfg.optim.eps)
-    clip, ema, exp = cfg.optim.clip_grad, cfg.optim.ema[0], m.loss_exp
+    clip, exp = cfg.optim.clip_grad, m.loss_exp
+    momentum = momentum if momentum is not None else itertools.repeat(cfg.optim.ema[0])
+    count = itertools.count()
 
     def step(x: torch.Tensor, masks_enc: list, masks_pred: list) -> float:
         menc, mpred = [g[0] for g in masks_enc], [g[0] for g in masks_pred]
+        clipping = clip if next(count) >= clip_from else None
         scheduler.step()
         wd_scheduler.step()
         with torch.autocast(device.type, dtype=DTYPES[dtype] or torch.float32, enabled=mixed):
@@ -108,14 +116,15 @@ def vjepa_step(root: Path, model: JEPA, cfg: Any, device: torch.device, dtype: s
             spread = sum(torch.sqrt(zi.var(dim=1) + 0.0001) for zi in z) / len(z)
             loss_reg = torch.mean(F.relu(1.0 - spread))
         loss = loss + 0.0 * loss_reg  # reg_coeff 0 in the published recipes
-        _backward_and_step(loss, scaler, optimizer, [encoder, predictor], clip)
+        _backward_and_step(loss, scaler, optimizer, [encoder, predictor], clipping)
         grad_logger(encoder.named_parameters())
         grad_logger(predictor.named_parameters())
         optimizer.zero_grad()
         adamw_logger(optimizer)
-        _ema(encoder, target, ema)
+        _ema(encoder, target, next(momentum))
         return float(loss)
 
+    step.target_encoder = target  # type: ignore[attr-defined]
     return step
 
 
