@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The learning benchmark on one GPU machine, seeds side by side (one process each), then the
+# The learning benchmark on one GPU machine, seeds side by side (one process each) and the
+# official step in the same setting beside them (official_learning.py, seed 0), then the
 # train-step benchmark against the official step. Run from the repository root:
 #
 #   bash benchmarks/learning_gpu.sh OUT_DIR
@@ -7,7 +8,8 @@
 # Expects the device machine's layout (benchmarks/RESULTS.md): wheels in .whl/ (PyAV) and
 # pure-Python packages in .whl/site (Hydra, OmegaConf, antlr4: none installed there), the
 # official facebookresearch/jepa checkout in .official/jepa. SEEDS, SET, BUDGET, LEARN_S,
-# STEP_S and STEP_ARGS change the defaults (a quick CPU check of the script sets them small).
+# STEP_S, STEP_ARGS and OFFICIAL_DEVICE change the defaults (a quick CPU check of the script
+# sets them small and OFFICIAL_DEVICE=cpu).
 set -u
 out=${1:?usage: learning_gpu.sh OUT_DIR}
 mkdir -p "$out"
@@ -31,6 +33,13 @@ for s in $seeds; do
     > "$out/learn_s$s.log" 2>&1 &
   pids+=($!)
 done
+# the official step in the same setting beside them (benchmarks/official_learning.py), seed 0
+mkdir -p "$out/official"
+# shellcheck disable=SC2086
+timeout "${LEARN_S:-390}" python3 benchmarks/official_learning.py --official .official/jepa \
+  --device "${OFFICIAL_DEVICE:-cuda}" --seed 0 --set $set_args --out "$out/official" \
+  > "$out/official/official_s0.log" 2>&1 &
+pids+=($!)
 for p in "${pids[@]}"; do wait "$p"; echo "learning process $p: rc=$?" >> "$out/start.txt"; done
 date -u +%FT%TZ >> "$out/start.txt"
 jsons=$(ls "$out"/learn_s*/vjepa_motion_tiny/learning.json 2>/dev/null)
@@ -47,5 +56,5 @@ echo "step benchmark rc=$?" >> "$out/start.txt"
 date -u +%FT%TZ >> "$out/start.txt"
 # the run folders (metrics CSVs, curves, logs; no checkpoints) as one archive
 tar -czf "$out/runs.tar.gz" --exclude='*.pt' --exclude='*.safetensors' \
-  -C "$out" $(cd "$out" && ls -d learn_s* pooled 2>/dev/null)
-rm -rf "$out"/learn_s*/ "$out"/pooled/
+  -C "$out" $(cd "$out" && ls -d learn_s* pooled official 2>/dev/null)
+rm -rf "$out"/learn_s*/ "$out"/pooled/ "$out"/official/
