@@ -19,9 +19,11 @@ into this package's VisionTransformer (the official checkpoint layout). Prints a
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,7 @@ from vjepa.train.data import (  # noqa: E402
     make_loader,
 )
 from vjepa.train.hydra_config import compose, finalize, typed  # noqa: E402
-from vjepa.train.main import iterations_per_epoch, seed_globals  # noqa: E402
+from vjepa.train.main import iterations_per_epoch, seed_globals, total_steps  # noqa: E402
 from vjepa.train.probe_eval import labelled_set, probe_scores  # noqa: E402
 from vjepa.train.schedules import make_schedules  # noqa: E402
 from vjepa.train.step import to_device  # noqa: E402
@@ -56,15 +58,12 @@ def as_ours(cfg: Any, official_encoder: torch.nn.Module) -> torch.nn.Module:
     return encoder
 
 
-def momenta(cfg: Any, ipe: int):  # noqa: ANN201 (an iterator)
+def momenta(cfg: Any, ipe: int) -> Iterator[float]:
     """The recipe's EMA momentum per step (linear, as the official schedule)."""
     o = cfg.optim
     s = make_schedules(ipe, o.epochs, o.ipe_scale, o.warmup, o.start_lr, o.lr, o.final_lr,
                        o.weight_decay, o.final_weight_decay, o.ema)
-    step = 0
-    while True:
-        yield s.momentum(step)
-        step += 1
+    return map(s.momentum, itertools.count())
 
 
 def train(cfg: Any, root: Path, device: torch.device, log_every: int) -> dict[str, Any]:
@@ -76,7 +75,7 @@ def train(cfg: Any, root: Path, device: torch.device, log_every: int) -> dict[st
                                derive_seed(cfg.seed, DATA_ORDER), 0, 1, dataset.sample_weights)
     ipe = iterations_per_epoch(cfg, len(dataset), 1)
     o = cfg.optim
-    total = o.epochs * ipe if o.max_steps is None else min(o.max_steps, o.epochs * ipe)
+    total = total_steps(o, ipe)
     step = official_step.vjepa_step(root, model, cfg, device, o.dtype, momenta(cfg, ipe),
                                     clip_from=(o.warmup + 1) * ipe)
     target = step.target_encoder

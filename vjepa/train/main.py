@@ -34,7 +34,7 @@ from vjepa.data.bad_samples import BadSampleTracker
 from vjepa.provenance import version_text
 from vjepa.seeding import derive_seed
 from vjepa.train.build import DATA_ORDER, GLOBALS, INIT, build_core, build_optim
-from vjepa.train.config import TrainConfig
+from vjepa.train.config import OptimConfig, TrainConfig
 from vjepa.train.data import (
     StepBatchSampler,
     build_train_dataset,
@@ -109,6 +109,11 @@ def iterations_per_epoch(cfg: TrainConfig, num_samples: int, world_size: int) ->
     return max(1, num_samples // per_step)
 
 
+def total_steps(o: OptimConfig, ipe: int) -> int:
+    """The run's optimizer steps: `epochs` x `ipe`, cut at `max_steps` when it is set."""
+    return o.epochs * ipe if o.max_steps is None else min(o.max_steps, o.epochs * ipe)
+
+
 def seed_globals(seed: int, rank: int) -> None:
     """Seed the global generators: torch the same on every rank (same initial weights), NumPy
     and Python per rank. The checkpoint carries their states on from there."""
@@ -138,7 +143,7 @@ def build_trainer(cfg: TrainConfig, env: distributed.DistEnv, device: torch.devi
                                env.rank, env.world_size, dataset.sample_weights)
     ipe = iterations_per_epoch(cfg, len(dataset), env.world_size)
     optimizer, schedules = build_optim(model, o, ipe, speed.fused_adamw)
-    total = o.epochs * ipe if o.max_steps is None else min(o.max_steps, o.epochs * ipe)
+    total = total_steps(o, ipe)
     return Trainer(cfg, env, device, run_dir, model, forward, optimizer, scaler, schedules,
                    sampler, collator, dataset, ipe, total,
                    tracker=BadSampleTracker(cfg.data.max_bad_fraction),
