@@ -148,6 +148,46 @@ def test_two_builders_of_one_set_never_mix_files(tmp_path: Path,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["set"]  # no staging left over
 
 
+def _shape_pixels(frames: list[np.ndarray]) -> int:
+    return int(sum(((f < 45) | (f > 210)).any(axis=2).sum() for f in frames))
+
+
+def test_clips_of_up_to_two_shapes_hold_one_or_two_moving_in_the_direction() -> None:
+    """``max_shapes=2`` draws one or two shapes per clip, all moving the clip's way; the
+    first shape and everything drawn before it are those of the one-shape clip."""
+    counts = []
+    for seed in range(16):
+        one = render_motion_clip(np.random.default_rng(seed), 2, 8, 4, 32)
+        two = render_motion_clip(np.random.default_rng(seed), 2, 8, 4, 32, max_shapes=2)
+        counts.append(_shape_pixels(two) / max(1, _shape_pixels(one)))
+    assert min(counts) < 1.2 and max(counts) > 1.5, counts  # some clips one shape, some two
+    frames = render_motion_clip(np.random.default_rng(5), 0, 8, 3, 64, max_shapes=2)
+    for t in range(2):  # direction 0 (right): whatever moves, moves right
+        a, b = (((f < 45) | (f > 210)).any(axis=2) for f in frames[t:t + 2])
+        shifts = [np.logical_and(a, np.roll(b, -d, axis=1)).sum() for d in range(-4, 5)]
+        assert int(np.argmax(shifts)) - 4 > 0, shifts
+
+
+def test_two_shape_set_is_marked_and_never_mixed_with_one_shape_set(tmp_path: Path) -> None:
+    kw = dict(num_videos=2, num_classes=2, num_frames=4, size=32)
+    make_synthetic_videos(tmp_path / "k2", max_shapes=2, **kw)
+    assert json.loads((tmp_path / "k2" / MARKER).read_text())["max_shapes"] == 2
+    with pytest.raises(ValueError, match="max_shapes"):
+        make_synthetic_videos(tmp_path / "k2", **kw)
+    make_synthetic_videos(tmp_path / "k1", **kw)
+    assert "max_shapes" not in json.loads((tmp_path / "k1" / MARKER).read_text())
+    with pytest.raises(ValueError, match="max_shapes must be >= 1.*0"):
+        make_synthetic_videos(tmp_path / "k0", max_shapes=0, **kw)
+
+
+def test_two_shape_sets_live_in_their_own_cache_folder() -> None:
+    from vjepa.train.data import synthetic_root
+
+    one = synthetic_root("/c", "video", 8, 32, 16)
+    assert synthetic_root("/c", "video", 8, 32, 16, shapes=1) == one
+    assert synthetic_root("/c", "video", 8, 32, 16, shapes=2) != one
+
+
 def test_video_arguments_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="3"):
         make_synthetic_videos(tmp_path, num_classes=3)

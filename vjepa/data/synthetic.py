@@ -1,13 +1,13 @@
 """Procedural data sets for tests, demos and the default run (deterministic by seed).
 
-Videos (:func:`make_synthetic_videos`): a textured shape drifts across the frame in one of
-``num_classes`` directions; the label is the direction. Position, shape, colour and speed
-are random per clip and the background is a new random field in every frame, so neither a
-single frame nor a clip-global statistic (a static background) gives the label away: only
-motion does. The shape is also the only thing that carries over from frame to frame, so a
-masked tube is predictable across time only through it (set version 2 cross-faded between
-fields over 8 frames: a background that predictable is most of what the masked tubes hold,
-benchmarks/RESULTS.md).
+Videos (:func:`make_synthetic_videos`): a textured shape (or up to ``max_shapes`` of them)
+drifts across the frame in one of ``num_classes`` directions; the label is the direction.
+Position, shape, colour and speed are random per clip and the background is a new random
+field in every frame, so neither a single frame nor a clip-global statistic (a static
+background) gives the label away: only motion does. The shapes are also the only thing that
+carries over from frame to frame, so a masked tube is predictable across time only through
+them (set version 2 cross-faded between fields over 8 frames: a background that predictable
+is most of what the masked tubes hold, benchmarks/RESULTS.md).
 Encoded as H.264 MP4 with PyAV.
 
 Images (:func:`make_synthetic_images`): 1 to ``max_count`` copies of one shape kind on a
@@ -94,29 +94,44 @@ def smooth_noise(rng: np.random.Generator, height: int, width: int, cells: int,
     return np.asarray(Image.fromarray(coarse).resize((width, height), Image.BILINEAR))
 
 
-def render_motion_clip(rng: np.random.Generator, direction: int, num_directions: int,
-                       num_frames: int, size: int, width: int | None = None) -> list[np.ndarray]:
-    """Frames [size, width, 3] of one shape moving in ``direction`` (of ``num_directions`` on
-    the circle), wrapping around the borders, over a background redrawn every frame."""
-    height, width = size, width or size
-    angle = 2 * math.pi * direction / num_directions
+def _draw_shape(rng: np.random.Generator, velocity_unit: np.ndarray, height: int,
+                width: int) -> tuple[str, np.ndarray, np.ndarray, float, np.ndarray]:
+    """One moving shape: kind, start (x, y), velocity (x, y), radius, colour."""
     speed = rng.uniform(1.5, 3.0) * height / 64
-    velocity = np.array([math.cos(angle), math.sin(angle)]) * speed  # (x, y), y down
+    velocity = velocity_unit * speed
     start = rng.uniform(0, 1, 2) * (width, height)
     kind = SHAPES[rng.integers(len(SHAPES))]
     radius = rng.uniform(0.12, 0.2) * height
     colour = rng.integers(0, 256, 3)
     colour[rng.integers(3)] = rng.choice([20, 235])  # saturated, stands out of the mid-grey noise
+    return kind, start, velocity, radius, colour
+
+
+def render_motion_clip(rng: np.random.Generator, direction: int, num_directions: int,
+                       num_frames: int, size: int, width: int | None = None,
+                       max_shapes: int = 1) -> list[np.ndarray]:
+    """Frames [size, width, 3] of 1 to ``max_shapes`` shapes moving in ``direction`` (of
+    ``num_directions`` on the circle), each at its own speed, wrapping around the borders, over
+    a background redrawn every frame. With ``max_shapes=1`` no count is drawn (the clips of
+    set version 3 are unchanged)."""
+    height, width = size, width or size
+    angle = 2 * math.pi * direction / num_directions
+    unit = np.array([math.cos(angle), math.sin(angle)])  # (x, y), y down
+    shapes = [_draw_shape(rng, unit, height, width)]
+    if max_shapes > 1:
+        count = int(rng.integers(1, max_shapes + 1))
+        shapes += [_draw_shape(rng, unit, height, width) for _ in range(count - 1)]
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     # A new background field every frame: no static per-clip background to learn instead of
-    # the motion, and nothing but the shape that one frame predicts in the next.
+    # the motion, and nothing but the shapes that one frame predicts in the next.
     frames = []
     for t in range(num_frames):
         frame = smooth_noise(rng, height, width, 4, 60, 190).copy()  # asarray is read-only
-        cx, cy = start + velocity * t
-        dx = (xs - cx + width / 2) % width - width / 2  # toroidal offsets: shapes wrap around
-        dy = (ys - cy + height / 2) % height - height / 2
-        frame[shape_mask(kind, dx, dy, radius)] = colour
+        for kind, start, velocity, radius, colour in shapes:
+            cx, cy = start + velocity * t
+            dx = (xs - cx + width / 2) % width - width / 2  # toroidal offsets: shapes wrap
+            dy = (ys - cy + height / 2) % height - height / 2
+            frame[shape_mask(kind, dx, dy, radius)] = colour
         frames.append(frame)
     return frames
 
@@ -127,7 +142,8 @@ def _check_marker(root: Path, params: dict) -> bool:
         return False
     found = json.loads(marker.read_text())
     if found != params:
-        diff = {k: (found.get(k), v) for k, v in params.items() if found.get(k) != v}
+        diff = {k: (found.get(k), params.get(k)) for k in {**found, **params}
+                if found.get(k) != params.get(k)}
         raise ValueError(
             f"{root} holds a synthetic set made with other parameters (found, asked): {diff}; "
             "use another folder or delete this one"
@@ -164,18 +180,19 @@ def _staged(root: Path, params: dict) -> Iterator[Path]:
 
 
 def _video_job(job: tuple) -> None:
-    path, seed, i, label, num_classes, num_frames, size, width, fps, gop, preset = job
+    path, seed, i, label, num_classes, num_frames, size, width, fps, gop, preset, shapes = job
     rng = np.random.default_rng([seed, i])
-    frames = render_motion_clip(rng, label * (8 // num_classes), 8, num_frames, size, width)
+    frames = render_motion_clip(rng, label * (8 // num_classes), 8, num_frames, size, width,
+                                shapes)
     write_video(path, frames, fps=fps, gop=gop, crf=20, preset=preset)
 
 
 def _check_video_set(num_videos: int, num_frames: int, num_workers: int, size: int,
-                     width: int, fps: int, gop: int) -> None:
-    if num_videos < 1 or num_frames < 1 or num_workers < 1:
+                     width: int, fps: int, gop: int, max_shapes: int) -> None:
+    if min(num_videos, num_frames, num_workers, max_shapes) < 1:
         raise ValueError(
-            f"num_videos, num_frames, num_workers must be >= 1, got {num_videos}, "
-            f"{num_frames}, {num_workers}"
+            f"num_videos, num_frames, num_workers, max_shapes must be >= 1, got {num_videos}, "
+            f"{num_frames}, {num_workers}, {max_shapes}"
         )
     if min(size, width) < 16 or size % 2 or width % 2:
         raise ValueError(f"size and width must be even numbers >= 16, got {size}, {width}")
@@ -196,6 +213,7 @@ def make_synthetic_videos(
     fps: int = 25,
     gop: int | None = None,
     preset: str = "ultrafast",
+    max_shapes: int = 1,
 ) -> Path:
     """Build (or reuse) the motion-direction video set under ``root``.
 
@@ -215,18 +233,22 @@ def make_synthetic_videos(
             presets with sub-pixel motion search are not byte-reproducible on small frames
             such as 64x64 (x264 then reads uninitialised padding), only up to tiny pixel
             differences. The loader benchmark uses ``veryfast`` on 320x240 for realism.
+        max_shapes: each clip holds 1 to ``max_shapes`` shapes (uniform), all moving in the
+            clip's direction at their own speeds.
 
     Returns:
         The index file ``root/index.csv``.
     """
     width = size if width is None else width
     gop = num_frames if gop is None else gop
-    _check_video_set(num_videos, num_frames, num_workers, size, width, fps, gop)
+    _check_video_set(num_videos, num_frames, num_workers, size, width, fps, gop, max_shapes)
     names = direction_names(num_classes)
     root = Path(root).resolve()
     params = {"kind": "videos", "num_videos": num_videos, "num_classes": num_classes,
               "num_frames": num_frames, "size": size, "width": width, "fps": fps, "gop": gop,
               "preset": preset, "seed": seed, "version": VIDEO_SET_VERSION}
+    if max_shapes > 1:  # absent for one shape: markers of the sets made before the option match
+        params["max_shapes"] = max_shapes
     if _check_marker(root, params):
         return root / INDEX
     with _staged(root, params) as stage:
@@ -236,7 +258,7 @@ def make_synthetic_videos(
             rel = Path("videos") / names[label] / f"{i:06d}.mp4"
             (stage / rel).parent.mkdir(parents=True, exist_ok=True)
             jobs.append((stage / rel, seed, i, label, num_classes, num_frames, size, width,
-                         fps, gop, preset))
+                         fps, gop, preset, max_shapes))
             lines.append(f"{root / rel} {label}\n")
         _run(_video_job, jobs, num_workers, progress)
         _finish(stage, params, lines, names)

@@ -7,34 +7,25 @@ shuffled per (seed, epoch); with augmentation the items are drawn per (seed, epo
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from vjepa.data.decoders import DEFAULT_BACKEND
-from vjepa.data.synthetic import COUNT_INDEX, make_synthetic_images, make_synthetic_videos
+from vjepa.data.synthetic import COUNT_INDEX
 from vjepa.data.transforms import EvalClipTransform
 from vjepa.eval.augment import ProbeTrainTransform
 from vjepa.eval.clips import MultiClipVideos, Tolerant, collate, image_dataset
 from vjepa.eval.config import SYNTHETIC
 from vjepa.pretrained import Preprocessing
-from vjepa.train.data import synthetic_root
+from vjepa.train.data import synthetic_set
 
 
 def _synthetic(d: Any, split: str) -> str:
     num = d.synthetic_num if split == "train" else d.synthetic_val_num
     seed = 0 if split == "train" else 1
-    root = synthetic_root(d.cache_dir, d.kind, num, d.synthetic_size, d.synthetic_frames)
-    root = root.with_name(f"{root.name}_seed{seed}")
-    workers = min(4, os.cpu_count() or 1)
-    if d.kind == "video":
-        return str(make_synthetic_videos(root, num, num_frames=d.synthetic_frames,
-                                         size=d.synthetic_size, seed=seed, num_workers=workers))
-    index = make_synthetic_images(root, num, size=d.synthetic_size, seed=seed,
-                                  num_workers=workers)
-    return str(Path(index).parent / COUNT_INDEX) if d.label == "count" else str(index)
+    index = synthetic_set(d, num, seed, f"_seed{seed}")
+    return str(index.parent / COUNT_INDEX) if d.label == "count" else str(index)
 
 
 def split_source(d: Any, split: str) -> str:

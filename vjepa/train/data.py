@@ -120,30 +120,39 @@ def make_loader(dataset: Any, sampler: StepBatchSampler, collator: MaskCollator,
     )
 
 
-def synthetic_root(cache_dir: str, kind: str, num: int, size: int, frames: int) -> Path:
+def synthetic_root(cache_dir: str, kind: str, num: int, size: int, frames: int,
+                   shapes: int = 1) -> Path:
     """Where the default synthetic set with these parameters lives in the cache."""
     if kind == "video":
         name = f"videos_v{VIDEO_SET_VERSION}_n{num}_s{size}_f{frames}"
+        name += f"_k{shapes}" if shapes > 1 else ""
     else:
         name = f"images_v{IMAGE_SET_VERSION}_n{num}_s{size}"
     return Path(cache_dir).expanduser() / "synthetic" / name
+
+
+def synthetic_set(d: Any, num: int, seed: int = 0, tag: str = "",
+                  progress: bool = False) -> Path:
+    """The synthetic set of a data config (`kind`, `cache_dir`, `synthetic_size`,
+    `synthetic_frames`, `synthetic_shapes`) with ``num`` samples drawn from ``seed``, built on
+    first use in the cache folder (its name + ``tag``); returns its index file."""
+    root = synthetic_root(d.cache_dir, d.kind, num, d.synthetic_size, d.synthetic_frames,
+                          d.synthetic_shapes)
+    root = root.with_name(root.name + tag)
+    workers = min(4, os.cpu_count() or 1)
+    if d.kind == "video":
+        return make_synthetic_videos(root, num, num_frames=d.synthetic_frames,
+                                     size=d.synthetic_size, seed=seed, num_workers=workers,
+                                     progress=progress, max_shapes=d.synthetic_shapes)
+    return make_synthetic_images(root, num, size=d.synthetic_size, seed=seed,
+                                 num_workers=workers, progress=progress)
 
 
 def data_sources(d: Any) -> list[str]:
     """The configured sources, or the synthetic set (built on first use) when none are given."""
     if d.sources:
         return [str(s) for s in d.sources]
-    root = synthetic_root(d.cache_dir, d.kind, d.synthetic_num, d.synthetic_size,
-                          d.synthetic_frames)
-    workers = min(4, os.cpu_count() or 1)
-    if d.kind == "video":
-        index = make_synthetic_videos(root, num_videos=d.synthetic_num,
-                                      num_frames=d.synthetic_frames, size=d.synthetic_size,
-                                      num_workers=workers, progress=True)
-    else:
-        index = make_synthetic_images(root, num_images=d.synthetic_num, size=d.synthetic_size,
-                                      num_workers=workers, progress=True)
-    return [str(Path(index))]
+    return [str(synthetic_set(d, d.synthetic_num, progress=True))]
 
 
 def build_train_dataset(cfg: Any, sources: list[str]) -> Any:

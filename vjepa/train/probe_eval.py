@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +33,11 @@ import torch
 
 from vjepa.data.builder import build_dataset
 from vjepa.data.decoders import DEFAULT_BACKEND
-from vjepa.data.synthetic import COUNT_INDEX, make_synthetic_images, make_synthetic_videos
+from vjepa.data.synthetic import COUNT_INDEX
 from vjepa.eval import fit
 from vjepa.eval.encode import encode
 from vjepa.models.vit import VisionTransformer
-from vjepa.train.data import synthetic_root
+from vjepa.train.data import synthetic_set
 
 log = logging.getLogger("vjepa.train")
 INIT_FILE = "probe_init.json"
@@ -62,18 +61,9 @@ class LabelledSet:
 
 def synthetic_probe_index(cfg: Any) -> str:
     """The held-out synthetic set of the probe (built on first use), as an index file."""
-    d, p = cfg.data, cfg.probe
-    num = p.num_train + p.num_test
-    root = synthetic_root(d.cache_dir, d.kind, num, d.synthetic_size, d.synthetic_frames)
-    root = root.with_name(f"{root.name}_probe_seed{p.seed}")
-    workers = min(4, os.cpu_count() or 1)
-    if d.kind == "video":
-        return str(make_synthetic_videos(root, num, num_frames=d.synthetic_frames,
-                                         size=d.synthetic_size, seed=p.seed,
-                                         num_workers=workers))
-    index = make_synthetic_images(root, num, size=d.synthetic_size, seed=p.seed,
-                                  num_workers=workers)
-    return str(Path(index).parent / COUNT_INDEX) if p.label == "count" else str(index)
+    p = cfg.probe
+    index = synthetic_set(cfg.data, p.num_train + p.num_test, p.seed, f"_probe_seed{p.seed}")
+    return str(index.parent / COUNT_INDEX) if p.label == "count" else str(index)
 
 
 def load_inputs(cfg: Any, index: str) -> tuple[torch.Tensor, torch.Tensor]:
