@@ -28,6 +28,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="videos: 2, 4 or 8 directions (8); images: shape kinds 1-5 (5)")
     parser.add_argument("--frames", type=int, default=32, help="videos: frames per clip")
     parser.add_argument("--max-count", type=int, default=4, help="images: most objects")
+    parser.add_argument("--max-shapes", type=int, default=1,
+                        help="videos: up to this many shapes per clip (1)")
     parser.add_argument("--size", type=int, default=64, help="frame/image side in pixels")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="processes")
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         index = make_synthetic_videos(
             args.root, num_videos=args.num or 256, num_classes=args.classes or 8,
             num_frames=args.frames, size=args.size, seed=args.seed, num_workers=args.workers,
-            progress=True,
+            progress=True, max_shapes=args.max_shapes,
         )
     else:
         index = make_synthetic_images(

@@ -247,6 +247,10 @@ def test_make_synthetic_cli(tmp_path: Path) -> None:
     ).stdout
     assert Path(out.strip()) == tmp_path / "index.csv"
     assert len((tmp_path / "index.csv").read_text().splitlines()) == 4
+    subprocess.run([sys.executable, str(script), "videos", str(tmp_path / "v"), "--num", "2",
+                    "--classes", "2", "--frames", "4", "--size", "32", "--workers", "1",
+                    "--max-shapes", "2"], env=env, check=True, capture_output=True)
+    assert json.loads((tmp_path / "v" / MARKER).read_text())["max_shapes"] == 2
 
 
 def _lstsq_accuracy(train: np.ndarray, y_train: np.ndarray, test: np.ndarray,
