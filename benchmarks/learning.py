@@ -8,8 +8,10 @@ Per seed: `vjepa train` of the recipe (seed=<s>, its in-training probe on, curve
 folder), then the benchmark's own probes on a fresh held-out synthetic set (seed 11, not the
 in-training probe's): for video, an attentive probe (tokens) and a linear probe (mean-pooled)
 on the motion direction; for images, linear probes on the shape class (semantic) and on the
-object count (low-level), k-NN beside them. The random-init encoder is the run's own step-0
-encoder (same seed, same builder), so the two differ only by the pretraining. A third column
+object count (low-level), k-NN beside them (`--image-attentive`: an attentive probe too, a
+diagnostic of whether the tokens hold what a pooled linear map cannot reach). The random-init
+encoder is the run's own step-0 encoder (same seed, same builder), so the two differ only by
+the pretraining. A third column
 probes raw pixels (each tubelet / patch flattened as a token, the encoder's grid): the
 ceiling check of the probe itself. If the probe cannot read the label from pixels, neither
 encoder's score says anything about its features. `--no-train` runs only the random-init and
@@ -59,6 +61,14 @@ TASKS = {  # (name, probe.label, protocols) per data kind
     "video": [("direction", "class", ["attentive", "linear"])],
     "image": [("shape", "class", ["linear", "knn"]), ("count", "count", ["linear", "knn"])],
 }
+
+
+def tasks(kind: str, image_attentive: bool = False) -> list[tuple[str, str, list[str]]]:
+    """The probe tasks of a data kind. ``image_attentive`` adds the attentive probe beside the
+    images' linear / k-NN (a diagnostic: issue 11's I-JEPA goal is the linear probe)."""
+    if kind == "image" and image_attentive:
+        return [(name, label, [*protocols, "attentive"]) for name, label, protocols in TASKS[kind]]
+    return TASKS[kind]
 
 
 def card() -> dict[str, Any]:
@@ -112,11 +122,11 @@ def pixel_scores(cfg: Any, data: LabelledSet, p: Any) -> dict[str, float]:
     return token_scores(tokens, p, m.num_heads if width % m.num_heads == 0 else 1)
 
 
-def evaluate(cfg: Any, encoders: dict[str, torch.nn.Module], budget: dict[str, Any]
-             ) -> dict[str, dict[str, float]]:
+def evaluate(cfg: Any, encoders: dict[str, torch.nn.Module], budget: dict[str, Any],
+             image_attentive: bool = False) -> dict[str, dict[str, float]]:
     """{"<task>/<protocol>": {encoder name or "pixels": top-1}} with the probe budget."""
     out: dict[str, dict[str, float]] = {}
-    for task, label, protocols in TASKS[cfg.data.kind]:
+    for task, label, protocols in tasks(cfg.data.kind, image_attentive):
         pcfg = OmegaConf.merge(cfg, {"probe": {**budget, "label": label,
                                                "protocols": protocols}})
         data = labelled_set(pcfg)
@@ -130,7 +140,8 @@ def evaluate(cfg: Any, encoders: dict[str, torch.nn.Module], budget: dict[str, A
 
 
 def one_seed(recipe: str, seed: int, overrides: list[str], out: Path,
-             budget: dict[str, Any], train: bool = True) -> dict[str, Any]:
+             budget: dict[str, Any], train: bool = True, image_attentive: bool = False
+             ) -> dict[str, Any]:
     run_dir = out / recipe / f"seed{seed}"
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a fresh run, never a resumed one
@@ -144,7 +155,7 @@ def one_seed(recipe: str, seed: int, overrides: list[str], out: Path,
     encoders = {"random_init": random_init_encoder(cfg)}
     if train:
         encoders = {"target": target_encoder(cfg, run_dir), **encoders}
-    scores = evaluate(cfg, encoders, budget)
+    scores = evaluate(cfg, encoders, budget, image_attentive)
     curves = run_dir / "plots" / "curves.png"
     if curves.is_file():
         shutil.copy(curves, out / recipe / f"curves_seed{seed}.png")
@@ -212,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", nargs="*", default=[], metavar="KEY=VALUE",
                         help="change the probe budget (a quick check only: the published "
                              f"figures use the default {BUDGET})")
+    parser.add_argument("--image-attentive", action="store_true",
+                        help="images: an attentive probe beside linear / k-NN (diagnostic)")
     args = parser.parse_args(argv)
     budget = {**BUDGET, **{k: type(BUDGET[k])(v) for k, v in
                            (item.split("=", 1) for item in args.budget)}}
@@ -219,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.collect:
         doc = collected(args.collect)
     else:
-        results = [one_seed(args.recipe, s, args.set, args.out, budget, not args.no_train)
-                   for s in args.seeds]
+        results = [one_seed(args.recipe, s, args.set, args.out, budget, not args.no_train,
+                            args.image_attentive) for s in args.seeds]
         doc = {"recipe": args.recipe, "card": card(), "budget": budget,
                "wall_s": time.perf_counter() - t0, "runs": results}
     doc["command"] = " ".join([Path(sys.executable).name, *sys.argv])

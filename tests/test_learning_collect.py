@@ -67,3 +67,19 @@ def test_no_train_probes_random_init_and_pixels_only(tmp_path):
     for row in doc["table"]:
         assert set(row) >= {"random_init", "pixels"} and "target" not in row
         assert all(0.0 <= v <= 1.0 for v in row["random_init"] + row["pixels"])
+
+
+def test_image_attentive_adds_attentive_rows_for_both_image_labels(tmp_path, monkeypatch):
+    monkeypatch.setenv("VJEPA_CACHE", str(tmp_path / "cache"))
+    args = ["--recipe", "ijepa_tiny", "--no-train", "--seeds", "0", "--out", str(tmp_path),
+            "--budget", "num_train=24", "num_test=8", "epochs=1", "batch_size=8", "k=3",
+            "--image-attentive"]
+    assert learning.main(args) == 0
+    doc = json.loads((tmp_path / "ijepa_tiny" / "learning.json").read_text())
+    scores = doc["runs"][0]["scores"]
+    assert sorted(scores) == sorted(f"{t}/{p}" for t in ("shape", "count")
+                                    for p in ("linear", "knn", "attentive"))
+    for by_encoder in scores.values():
+        assert set(by_encoder) == {"random_init", "pixels"}
+        assert all(0.0 <= v <= 1.0 for v in by_encoder.values())
+    assert learning.tasks("video", True) == learning.TASKS["video"]  # video keeps its probes
