@@ -11,11 +11,11 @@ on the motion direction; for images, linear probes on the shape class (semantic)
 object count (low-level), k-NN beside them (`--image-attentive`: an attentive probe too, a
 diagnostic of whether the tokens hold what a pooled linear map cannot reach). The random-init
 encoder is the run's own step-0 encoder (same seed, same builder), so the two differ only by
-the pretraining. A third column
-probes raw pixels (each tubelet / patch flattened as a token, the encoder's grid): the
-ceiling check of the probe itself. If the probe cannot read the label from pixels, neither
-encoder's score says anything about its features. `--no-train` runs only the random-init and
-pixel columns (seconds to minutes: is the probe budget able to read this label at all?).
+the pretraining. A third column probes raw pixels (each tubelet / patch flattened as a token,
+the encoder's grid): the ceiling check of the probe itself. If the probe cannot read the label
+from pixels, neither encoder's score says anything about its features. `--no-train` runs only
+the random-init and pixel columns (seconds to minutes: is the probe budget able to read this
+label at all?).
 
 Prints the table (mean and spread over seeds), the commands and the machine card, and writes
 `<out>/<recipe>/learning.json` and `<out>/<recipe>/curves_seed<s>.png` (probe accuracy next
