@@ -204,6 +204,9 @@ def collected(paths: list[Path]) -> dict[str, Any]:
     seeds = [r["seed"] for r in runs]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"--collect: a seed appears twice among {seeds}")
+    probes = {r["seed"]: sorted(r["scores"]) for r in runs}
+    if len({tuple(v) for v in probes.values()}) > 1:  # e.g. runs with and without --image-attentive
+        raise ValueError(f"--collect: the runs differ in their probes (seed: probes): {probes}")
     return {"recipe": docs[0]["recipe"], "card": docs[0]["card"], "budget": docs[0]["budget"],
             "wall_s": max(d["wall_s"] for d in docs), "collected_from": [str(p) for p in paths],
             "runs": sorted(runs, key=lambda r: r["seed"])}
@@ -235,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         results = [one_seed(args.recipe, s, args.set, args.out, budget, not args.no_train,
                             args.image_attentive) for s in args.seeds]
         doc = {"recipe": args.recipe, "card": card(), "budget": budget,
+               "image_attentive": args.image_attentive,
                "wall_s": time.perf_counter() - t0, "runs": results}
     doc["command"] = " ".join([Path(sys.executable).name, *sys.argv])
     doc["table"] = rows = table(doc["runs"])

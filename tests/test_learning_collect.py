@@ -1,5 +1,6 @@
 """benchmarks/learning.py --collect: seeds run in separate processes pool into one table
-without retraining; mixed budgets or a repeated seed are refused with the reason named."""
+without retraining; mixed budgets, mixed probes or a repeated seed are refused with the reason
+named."""
 
 from __future__ import annotations
 
@@ -46,6 +47,17 @@ def test_collect_refuses_repeated_seeds_and_mixed_budgets(tmp_path):
         learning.collected([a, c])
 
 
+def test_collect_refuses_runs_with_different_probes(tmp_path):
+    a = _doc(tmp_path / "a.json", 0, 0.5, 0.2)
+    doc = json.loads(a.read_text())
+    doc["runs"][0]["seed"] = 1
+    doc["runs"][0]["scores"]["shape/attentive"] = {"target": 0.4, "random_init": 0.3}
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps(doc))  # seed 1 ran with --image-attentive, seed 0 without
+    with pytest.raises(ValueError, match="differ in their probes.*shape/attentive"):
+        learning.collected([a, b])
+
+
 @pytest.mark.parametrize("frames,tubelet", [(4, 2), (1, 2)])
 def test_pixel_tokens_are_the_encoders_grid_of_raw_tubelets(frames, tubelet):
     import torch
@@ -76,6 +88,7 @@ def test_image_attentive_adds_attentive_rows_for_both_image_labels(tmp_path, mon
             "--image-attentive"]
     assert learning.main(args) == 0
     doc = json.loads((tmp_path / "ijepa_tiny" / "learning.json").read_text())
+    assert doc["image_attentive"] is True
     scores = doc["runs"][0]["scores"]
     assert sorted(scores) == sorted(f"{t}/{p}" for t in ("shape", "count")
                                     for p in ("linear", "knn", "attentive"))
