@@ -200,6 +200,20 @@ def _check_video_set(num_videos: int, num_frames: int, num_workers: int, size: i
         raise ValueError(f"fps and gop must be >= 1, got {fps}, {gop}")
 
 
+def _video_jobs(stage: Path, root: Path, names: list[str], num_videos: int, seed: int,
+                render: tuple) -> tuple[list[tuple], list[str]]:
+    """The jobs of :func:`_video_job` (``render``: its arguments after the class count) and
+    the index lines; clip ``i`` is class ``i % len(names)``, its folder made in ``stage``."""
+    jobs, lines = [], []
+    for i in range(num_videos):
+        label = i % len(names)
+        rel = Path("videos") / names[label] / f"{i:06d}.mp4"
+        (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+        jobs.append((stage / rel, seed, i, label, len(names), *render))
+        lines.append(f"{root / rel} {label}\n")
+    return jobs, lines
+
+
 def make_synthetic_videos(
     root: str | Path,
     num_videos: int = 256,
@@ -252,14 +266,8 @@ def make_synthetic_videos(
     if _check_marker(root, params):
         return root / INDEX
     with _staged(root, params) as stage:
-        jobs, lines = [], []
-        for i in range(num_videos):
-            label = i % num_classes
-            rel = Path("videos") / names[label] / f"{i:06d}.mp4"
-            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
-            jobs.append((stage / rel, seed, i, label, num_classes, num_frames, size, width,
-                         fps, gop, preset, max_shapes))
-            lines.append(f"{root / rel} {label}\n")
+        jobs, lines = _video_jobs(stage, root, names, num_videos, seed,
+                                  (num_frames, size, width, fps, gop, preset, max_shapes))
         _run(_video_job, jobs, num_workers, progress)
         _finish(stage, params, lines, names)
     return root / INDEX
