@@ -208,6 +208,7 @@ def collected(paths: list[Path]) -> dict[str, Any]:
     if len({tuple(v) for v in probes.values()}) > 1:  # e.g. runs with and without --image-attentive
         raise ValueError(f"--collect: the runs differ in their probes (seed: probes): {probes}")
     return {"recipe": docs[0]["recipe"], "card": docs[0]["card"], "budget": docs[0]["budget"],
+            "image_attentive": docs[0].get("image_attentive"),  # None: a file from before the flag
             "wall_s": max(d["wall_s"] for d in docs), "collected_from": [str(p) for p in paths],
             "runs": sorted(runs, key=lambda r: r["seed"])}
 
