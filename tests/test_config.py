@@ -106,6 +106,7 @@ def test_missing_required_value_fails_naming_it():
         (["model.num_mask_tokens=3"], "model.num_mask_tokens", "3"),
         (["logging.log_every=0"], "logging.log_every", "0"),
         (["data.synthetic_shapes=0"], "data.synthetic_shapes", "0"),
+        (["data.synthetic_background=0"], "data.synthetic_background", "0"),
     ],
 )
 def test_impossible_values_fail_with_field_and_value(overrides, field, value):

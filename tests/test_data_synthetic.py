@@ -281,3 +281,38 @@ def test_no_clip_global_statistic_gives_the_direction_away() -> None:
     leaky = x.copy()  # a per-class tint of one colour statistic
     leaky[np.arange(n), labels] += 3.0 * x.std(0)[labels]
     assert _lstsq_accuracy(leaky[:256], labels[:256], leaky[256:], labels[256:], classes) > 0.9
+
+
+def _neighbour_correlation(frames: list[np.ndarray]) -> float:
+    """Correlation of horizontally adjacent pixels (red channel) over the frames."""
+    x = np.stack(frames)[..., 0].astype(np.float64)
+    return float(np.corrcoef(x[:, :, :-1].ravel(), x[:, :, 1:].ravel())[0, 1])
+
+
+def test_per_pixel_background_is_independent_noise_with_the_same_shapes() -> None:
+    """``background_cells=size`` redraws each background pixel on its own (no smooth field
+    for a masked tube to interpolate); the shapes' motion is the same as on set v3's
+    background (the shape draws come first from the same generator)."""
+    smooth = render_motion_clip(np.random.default_rng(3), 0, 8, 4, 32)
+    noise = render_motion_clip(np.random.default_rng(3), 0, 8, 4, 32, background_cells=32)
+    assert _neighbour_correlation(smooth) > 0.8
+    assert _neighbour_correlation(noise) < 0.4
+    for a, b in zip(smooth, noise, strict=True):  # the shape pixels (saturated) are the same
+        assert ((a == b).all(axis=2) | ~((a < 45) | (a > 210)).any(axis=2)).mean() > 0.99
+
+
+def test_background_option_is_marked_checked_and_cached_apart(tmp_path: Path) -> None:
+    from vjepa.train.data import synthetic_root
+
+    kw = dict(num_videos=2, num_classes=2, num_frames=4, size=32)
+    make_synthetic_videos(tmp_path / "b32", background_cells=32, **kw)
+    assert json.loads((tmp_path / "b32" / MARKER).read_text())["background_cells"] == 32
+    with pytest.raises(ValueError, match="background_cells"):
+        make_synthetic_videos(tmp_path / "b32", **kw)
+    make_synthetic_videos(tmp_path / "b4", **kw)
+    assert "background_cells" not in json.loads((tmp_path / "b4" / MARKER).read_text())
+    with pytest.raises(ValueError, match="background_cells must be >= 1.*0"):
+        make_synthetic_videos(tmp_path / "b0", background_cells=0, **kw)
+    v3 = synthetic_root("/c", "video", 8, 32, 16)
+    assert synthetic_root("/c", "video", 8, 32, 16, background_cells=4) == v3
+    assert synthetic_root("/c", "video", 8, 32, 16, background_cells=32) != v3

@@ -109,11 +109,14 @@ def _draw_shape(rng: np.random.Generator, velocity_unit: np.ndarray, height: int
 
 def render_motion_clip(rng: np.random.Generator, direction: int, num_directions: int,
                        num_frames: int, size: int, width: int | None = None,
-                       max_shapes: int = 1) -> list[np.ndarray]:
+                       max_shapes: int = 1, background_cells: int = 4) -> list[np.ndarray]:
     """Frames [size, width, 3] of 1 to ``max_shapes`` shapes moving in ``direction`` (of
     ``num_directions`` on the circle), each at its own speed, wrapping around the borders, over
-    a background redrawn every frame. With ``max_shapes=1`` no count is drawn (the clips of
-    set version 3 are unchanged)."""
+    a background redrawn every frame: colour noise on a ``background_cells`` square grid,
+    bilinearly upsampled (4: smooth fields, predictable inside a frame from any visible part;
+    ``size``: independent noise per pixel, predictable from nothing). With ``max_shapes=1``
+    no count is drawn and with ``background_cells=4`` the clips of set version 3 are
+    unchanged."""
     height, width = size, width or size
     angle = 2 * math.pi * direction / num_directions
     unit = np.array([math.cos(angle), math.sin(angle)])  # (x, y), y down
@@ -126,7 +129,8 @@ def render_motion_clip(rng: np.random.Generator, direction: int, num_directions:
     # the motion, and nothing but the shapes that one frame predicts in the next.
     frames = []
     for t in range(num_frames):
-        frame = smooth_noise(rng, height, width, 4, 60, 190).copy()  # asarray is read-only
+        # .copy(): the array PIL hands back is read-only
+        frame = smooth_noise(rng, height, width, background_cells, 60, 190).copy()
         for kind, start, velocity, radius, colour in shapes:
             cx, cy = start + velocity * t
             dx = (xs - cx + width / 2) % width - width / 2  # toroidal offsets: shapes wrap
@@ -180,20 +184,22 @@ def _staged(root: Path, params: dict) -> Iterator[Path]:
 
 
 def _video_job(job: tuple) -> None:
-    path, seed, i, label, num_classes, num_frames, size, width, fps, gop, preset, shapes = job
+    path, seed, i, label, num_classes, *render = job
+    num_frames, size, width, fps, gop, preset, shapes, cells = render
     rng = np.random.default_rng([seed, i])
     frames = render_motion_clip(rng, label * (8 // num_classes), 8, num_frames, size, width,
-                                shapes)
+                                shapes, cells)
     write_video(path, frames, fps=fps, gop=gop, crf=20, preset=preset)
 
 
 def _check_video_set(num_videos: int, num_frames: int, num_workers: int, size: int,
-                     width: int, fps: int, gop: int, max_shapes: int) -> None:
-    if min(num_videos, num_frames, num_workers, max_shapes) < 1:
-        raise ValueError(
-            f"num_videos, num_frames, num_workers, max_shapes must be >= 1, got {num_videos}, "
-            f"{num_frames}, {num_workers}, {max_shapes}"
-        )
+                     width: int, fps: int, gop: int, max_shapes: int,
+                     background_cells: int) -> None:
+    counts = {"num_videos": num_videos, "num_frames": num_frames, "num_workers": num_workers,
+              "max_shapes": max_shapes, "background_cells": background_cells}
+    for name, value in counts.items():
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
     if min(size, width) < 16 or size % 2 or width % 2:
         raise ValueError(f"size and width must be even numbers >= 16, got {size}, {width}")
     if fps < 1 or gop < 1:
@@ -228,6 +234,7 @@ def make_synthetic_videos(
     gop: int | None = None,
     preset: str = "ultrafast",
     max_shapes: int = 1,
+    background_cells: int = 4,
 ) -> Path:
     """Build (or reuse) the motion-direction video set under ``root``.
 
@@ -249,13 +256,16 @@ def make_synthetic_videos(
             differences. The loader benchmark uses ``veryfast`` on 320x240 for realism.
         max_shapes: each clip holds 1 to ``max_shapes`` shapes (uniform), all moving in the
             clip's direction at their own speeds.
+        background_cells: side of the noise grid each frame's background is upsampled from
+            (4, the default: set version 3's smooth fields; ``size``: noise per pixel).
 
     Returns:
         The index file ``root/index.csv``.
     """
     width = size if width is None else width
     gop = num_frames if gop is None else gop
-    _check_video_set(num_videos, num_frames, num_workers, size, width, fps, gop, max_shapes)
+    _check_video_set(num_videos, num_frames, num_workers, size, width, fps, gop, max_shapes,
+                     background_cells)
     names = direction_names(num_classes)
     root = Path(root).resolve()
     params = {"kind": "videos", "num_videos": num_videos, "num_classes": num_classes,
@@ -263,11 +273,14 @@ def make_synthetic_videos(
               "preset": preset, "seed": seed, "version": VIDEO_SET_VERSION}
     if max_shapes > 1:  # absent for one shape: markers of the sets made before the option match
         params["max_shapes"] = max_shapes
+    if background_cells != 4:  # likewise absent for the default background
+        params["background_cells"] = background_cells
     if _check_marker(root, params):
         return root / INDEX
     with _staged(root, params) as stage:
         jobs, lines = _video_jobs(stage, root, names, num_videos, seed,
-                                  (num_frames, size, width, fps, gop, preset, max_shapes))
+                                  (num_frames, size, width, fps, gop, preset, max_shapes,
+                                   background_cells))
         _run(_video_job, jobs, num_workers, progress)
         _finish(stage, params, lines, names)
     return root / INDEX

@@ -51,6 +51,7 @@ class EvalDataConfig:
     synthetic_size: int = 64
     synthetic_frames: int = 32
     synthetic_shapes: int = 1  # synthetic videos: up to this many shapes per clip
+    synthetic_background: int = 4  # synthetic videos: background noise grid side (4: set v3)
 
 
 @dataclass
@@ -133,7 +134,7 @@ def validate(cfg: Any) -> None:
                        "optim.epochs", "data.frame_step", "probe.depth", "data.num_classes",
                        "data.resolution", "data.lowshot_per_class", "data.synthetic_num",
                        "data.synthetic_val_num", "data.synthetic_size", "data.synthetic_frames",
-                       "data.synthetic_shapes",
+                       "data.synthetic_shapes", "data.synthetic_background",
                        "probe.num_heads", "probe.knn_k", "encoder_heads"))
     _at_least(cfg, 0, ("data.num_workers", "seed", "optim.wds", "optim.final_lr",
                        "optim.final_weight_decay", "optim.warmup_epochs", "optim.holdout"))

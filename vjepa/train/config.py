@@ -164,6 +164,7 @@ class DataConfig:
     synthetic_size: int = 64  # synthetic set: frame side in pixels
     synthetic_frames: int = 32  # synthetic set: frames per clip
     synthetic_shapes: int = 1  # synthetic videos: up to this many shapes per clip
+    synthetic_background: int = 4  # synthetic videos: background noise grid side (4: set v3)
     batch_size: int = 24  # per process (GPU); global = batch_size * world_size * accum_steps
     frame_step: int = 4  # sampling rate (official `sampling_rate`)
     fps: float | None = None  # instead of frame_step: sample each video at this frame rate

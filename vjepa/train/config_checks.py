@@ -71,8 +71,8 @@ def validate_data(d: Any) -> None:
     if d.decoder is not None:
         _check_choice("data.decoder", d.decoder, BACKENDS)
     _check_positive("data", d, ("batch_size", "frame_step", "num_clips", "synthetic_num",
-                                "synthetic_size", "synthetic_frames", "synthetic_shapes", "fps",
-                                "duration"))
+                                "synthetic_size", "synthetic_frames", "synthetic_shapes",
+                                "synthetic_background", "fps", "duration"))
     if d.fps is not None and d.duration is not None:
         fail("data.duration", d.duration, f"set data.fps={d.fps} or data.duration, not both")
     if d.kind == "image" and (d.fps is not None or d.duration is not None):

@@ -121,11 +121,12 @@ def make_loader(dataset: Any, sampler: StepBatchSampler, collator: MaskCollator,
 
 
 def synthetic_root(cache_dir: str, kind: str, num: int, size: int, frames: int,
-                   shapes: int = 1) -> Path:
+                   shapes: int = 1, background_cells: int = 4) -> Path:
     """Where the default synthetic set with these parameters lives in the cache."""
     if kind == "video":
         name = f"videos_v{VIDEO_SET_VERSION}_n{num}_s{size}_f{frames}"
         name += f"_k{shapes}" if shapes > 1 else ""
+        name += f"_b{background_cells}" if background_cells != 4 else ""
     else:
         name = f"images_v{IMAGE_SET_VERSION}_n{num}_s{size}"
     return Path(cache_dir).expanduser() / "synthetic" / name
@@ -134,16 +135,18 @@ def synthetic_root(cache_dir: str, kind: str, num: int, size: int, frames: int,
 def synthetic_set(d: Any, num: int, seed: int = 0, tag: str = "",
                   progress: bool = False) -> Path:
     """The synthetic set of a data config (`kind`, `cache_dir`, `synthetic_size`,
-    `synthetic_frames`, `synthetic_shapes`) with ``num`` samples drawn from ``seed``, built on
-    first use in the cache folder (its name + ``tag``); returns its index file."""
+    `synthetic_frames`, `synthetic_shapes`, `synthetic_background`) with ``num`` samples drawn
+    from ``seed``, built on first use in the cache folder (its name + ``tag``); returns its
+    index file."""
     root = synthetic_root(d.cache_dir, d.kind, num, d.synthetic_size, d.synthetic_frames,
-                          d.synthetic_shapes)
+                          d.synthetic_shapes, d.synthetic_background)
     root = root.with_name(root.name + tag)
     workers = min(4, os.cpu_count() or 1)
     if d.kind == "video":
         return make_synthetic_videos(root, num, num_frames=d.synthetic_frames,
                                      size=d.synthetic_size, seed=seed, num_workers=workers,
-                                     progress=progress, max_shapes=d.synthetic_shapes)
+                                     progress=progress, max_shapes=d.synthetic_shapes,
+                                     background_cells=d.synthetic_background)
     return make_synthetic_images(root, num, size=d.synthetic_size, seed=seed,
                                  num_workers=workers, progress=progress)
 
