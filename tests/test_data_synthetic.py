@@ -168,24 +168,27 @@ def test_clips_of_up_to_two_shapes_hold_one_or_two_moving_in_the_direction() -> 
         assert int(np.argmax(shifts)) - 4 > 0, shifts
 
 
-def test_two_shape_set_is_marked_and_never_mixed_with_one_shape_set(tmp_path: Path) -> None:
-    kw = dict(num_videos=2, num_classes=2, num_frames=4, size=32)
-    make_synthetic_videos(tmp_path / "k2", max_shapes=2, **kw)
-    assert json.loads((tmp_path / "k2" / MARKER).read_text())["max_shapes"] == 2
-    with pytest.raises(ValueError, match="max_shapes"):
-        make_synthetic_videos(tmp_path / "k2", **kw)
-    make_synthetic_videos(tmp_path / "k1", **kw)
-    assert "max_shapes" not in json.loads((tmp_path / "k1" / MARKER).read_text())
-    with pytest.raises(ValueError, match="max_shapes must be >= 1.*0"):
-        make_synthetic_videos(tmp_path / "k0", max_shapes=0, **kw)
-
-
-def test_two_shape_sets_live_in_their_own_cache_folder() -> None:
+@pytest.mark.parametrize("option, root_key, value, default", [
+    ("max_shapes", "shapes", 2, 1), ("background_cells", "background_cells", 32, 4)])
+def test_set_options_are_marked_checked_and_cached_apart(
+        tmp_path: Path, option: str, root_key: str, value: int, default: int) -> None:
+    """A non-default generator option is written to the marker (a set made without it is
+    refused, naming it), 0 is refused, and the set has its own cache folder; the default
+    leaves the marker and folder of the sets made before the option."""
     from vjepa.train.data import synthetic_root
 
-    one = synthetic_root("/c", "video", 8, 32, 16)
-    assert synthetic_root("/c", "video", 8, 32, 16, shapes=1) == one
-    assert synthetic_root("/c", "video", 8, 32, 16, shapes=2) != one
+    kw = dict(num_videos=2, num_classes=2, num_frames=4, size=32)
+    make_synthetic_videos(tmp_path / "on", **{option: value}, **kw)
+    assert json.loads((tmp_path / "on" / MARKER).read_text())[option] == value
+    with pytest.raises(ValueError, match=option):
+        make_synthetic_videos(tmp_path / "on", **kw)
+    make_synthetic_videos(tmp_path / "off", **kw)
+    assert option not in json.loads((tmp_path / "off" / MARKER).read_text())
+    with pytest.raises(ValueError, match=f"{option} must be >= 1, got 0"):
+        make_synthetic_videos(tmp_path / "zero", **{option: 0}, **kw)
+    plain = synthetic_root("/c", "video", 8, 32, 16)
+    assert synthetic_root("/c", "video", 8, 32, 16, **{root_key: default}) == plain
+    assert synthetic_root("/c", "video", 8, 32, 16, **{root_key: value}) != plain
 
 
 def test_video_arguments_are_checked(tmp_path: Path) -> None:
@@ -299,20 +302,3 @@ def test_per_pixel_background_is_independent_noise_with_the_same_shapes() -> Non
     assert _neighbour_correlation(noise) < 0.4
     for a, b in zip(smooth, noise, strict=True):  # the shape pixels (saturated) are the same
         assert ((a == b).all(axis=2) | ~((a < 45) | (a > 210)).any(axis=2)).mean() > 0.99
-
-
-def test_background_option_is_marked_checked_and_cached_apart(tmp_path: Path) -> None:
-    from vjepa.train.data import synthetic_root
-
-    kw = dict(num_videos=2, num_classes=2, num_frames=4, size=32)
-    make_synthetic_videos(tmp_path / "b32", background_cells=32, **kw)
-    assert json.loads((tmp_path / "b32" / MARKER).read_text())["background_cells"] == 32
-    with pytest.raises(ValueError, match="background_cells"):
-        make_synthetic_videos(tmp_path / "b32", **kw)
-    make_synthetic_videos(tmp_path / "b4", **kw)
-    assert "background_cells" not in json.loads((tmp_path / "b4" / MARKER).read_text())
-    with pytest.raises(ValueError, match="background_cells must be >= 1.*0"):
-        make_synthetic_videos(tmp_path / "b0", background_cells=0, **kw)
-    v3 = synthetic_root("/c", "video", 8, 32, 16)
-    assert synthetic_root("/c", "video", 8, 32, 16, background_cells=4) == v3
-    assert synthetic_root("/c", "video", 8, 32, 16, background_cells=32) != v3
