@@ -57,6 +57,7 @@ MARKER = ".complete"
 # other folders (see vjepa.train.data.synthetic_root) and are never mistaken for current ones.
 VIDEO_SET_VERSION = 3  # 3: background redrawn every frame (2 cross-faded over 8 frames)
 IMAGE_SET_VERSION = 2  # 2: larger shapes, one per grid cell (v1's covered 2-8 % of the image)
+BACKGROUND_CELLS = 4  # default background noise grid of the videos (set v3's smooth fields)
 SHAPE_RADIUS = (0.25, 0.4)  # image shapes: radius range as a fraction of a grid cell's side
 INDEX = "index.csv"
 CLASSES = "classes.json"
@@ -109,7 +110,8 @@ def _draw_shape(rng: np.random.Generator, velocity_unit: np.ndarray, height: int
 
 def render_motion_clip(rng: np.random.Generator, direction: int, num_directions: int,
                        num_frames: int, size: int, width: int | None = None,
-                       max_shapes: int = 1, background_cells: int = 4) -> list[np.ndarray]:
+                       max_shapes: int = 1,
+                       background_cells: int = BACKGROUND_CELLS) -> list[np.ndarray]:
     """Frames [size, width, 3] of 1 to ``max_shapes`` shapes moving in ``direction`` (of
     ``num_directions`` on the circle), each at its own speed, wrapping around the borders, over
     a background redrawn every frame: colour noise on a ``background_cells`` square grid,
@@ -220,6 +222,14 @@ def _video_jobs(stage: Path, root: Path, names: list[str], num_videos: int, seed
     return jobs, lines
 
 
+def _option_params(max_shapes: int, background_cells: int) -> dict[str, int]:
+    """The marker entries of the options set away from their defaults: absent at the
+    defaults, so the markers of the sets made before the options still match."""
+    options = {"max_shapes": (max_shapes, 1), "background_cells": (background_cells,
+                                                                   BACKGROUND_CELLS)}
+    return {key: value for key, (value, default) in options.items() if value != default}
+
+
 def make_synthetic_videos(
     root: str | Path,
     num_videos: int = 256,
@@ -234,7 +244,7 @@ def make_synthetic_videos(
     gop: int | None = None,
     preset: str = "ultrafast",
     max_shapes: int = 1,
-    background_cells: int = 4,
+    background_cells: int = BACKGROUND_CELLS,
 ) -> Path:
     """Build (or reuse) the motion-direction video set under ``root``.
 
@@ -271,10 +281,7 @@ def make_synthetic_videos(
     params = {"kind": "videos", "num_videos": num_videos, "num_classes": num_classes,
               "num_frames": num_frames, "size": size, "width": width, "fps": fps, "gop": gop,
               "preset": preset, "seed": seed, "version": VIDEO_SET_VERSION}
-    if max_shapes > 1:  # absent for one shape: markers of the sets made before the option match
-        params["max_shapes"] = max_shapes
-    if background_cells != 4:  # likewise absent for the default background
-        params["background_cells"] = background_cells
+    params |= _option_params(max_shapes, background_cells)
     if _check_marker(root, params):
         return root / INDEX
     with _staged(root, params) as stage:

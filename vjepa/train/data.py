@@ -21,6 +21,7 @@ from vjepa.data.builder import build_dataset
 from vjepa.data.collate import collate_samples
 from vjepa.data.decoders import DEFAULT_BACKEND
 from vjepa.data.synthetic import (
+    BACKGROUND_CELLS,
     IMAGE_SET_VERSION,
     VIDEO_SET_VERSION,
     make_synthetic_images,
@@ -121,12 +122,12 @@ def make_loader(dataset: Any, sampler: StepBatchSampler, collator: MaskCollator,
 
 
 def synthetic_root(cache_dir: str, kind: str, num: int, size: int, frames: int,
-                   shapes: int = 1, background_cells: int = 4) -> Path:
+                   shapes: int = 1, background_cells: int = BACKGROUND_CELLS) -> Path:
     """Where the default synthetic set with these parameters lives in the cache."""
     if kind == "video":
         name = f"videos_v{VIDEO_SET_VERSION}_n{num}_s{size}_f{frames}"
         name += f"_k{shapes}" if shapes > 1 else ""
-        name += f"_b{background_cells}" if background_cells != 4 else ""
+        name += f"_b{background_cells}" if background_cells != BACKGROUND_CELLS else ""
     else:
         name = f"images_v{IMAGE_SET_VERSION}_n{num}_s{size}"
     return Path(cache_dir).expanduser() / "synthetic" / name
